@@ -1,0 +1,3 @@
+from predictor.cli.main import app
+
+app(prog_name="predictor")

@@ -1,0 +1,1 @@
+"""The command-line interface: a composition root, like the daemon."""

@@ -1,0 +1,32 @@
+"""Configuration: one YAML file, environment overrides, serving profiles from ``models/``."""
+
+from predictor.config.loading import format_settings, load_settings
+from predictor.config.profiles import ServingProfile, list_profiles, load_profile
+from predictor.config.settings import (
+    ColdStartSettings,
+    KubernetesSettings,
+    PolicySettings,
+    PrometheusSettings,
+    ScheduleSettings,
+    ServerSettings,
+    Settings,
+    TargetCapacity,
+    TargetSettings,
+)
+
+__all__ = [
+    "ColdStartSettings",
+    "KubernetesSettings",
+    "PolicySettings",
+    "PrometheusSettings",
+    "ScheduleSettings",
+    "ServerSettings",
+    "ServingProfile",
+    "Settings",
+    "TargetCapacity",
+    "TargetSettings",
+    "format_settings",
+    "list_profiles",
+    "load_profile",
+    "load_settings",
+]

@@ -1,0 +1,1 @@
+"""Forecasting: seasonal models behind one interface, automatic choice, persistence."""

@@ -1,0 +1,1 @@
+"""Planning (pure): turn forecast quantiles and pod sizing into a floor timeline."""

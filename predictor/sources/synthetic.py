@@ -1,0 +1,67 @@
+"""A seeded synthetic LLM request trace with daily and weekly seasonality.
+
+The built-in demo and the tests use it; nothing outside the project is needed. The shape:
+
+- a working-day curve: a night trough, a morning ramp from ~07:00, a midday peak around
+  11:00-15:00, a smaller evening shoulder, all in UTC;
+- weekends at ``weekend_factor`` of weekdays;
+- multiplicative AR(1) noise (traffic is bursty and autocorrelated, not white);
+- ``bursts`` one-off flash crowds of 10-40 minutes at 1.8-3x the normal rate.
+
+Same arguments, same seed -> the same series, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_START = pd.Timestamp("2026-01-05 00:00", tz="UTC")  # a Monday
+
+
+def daily_shape(hour_of_day: np.ndarray) -> np.ndarray:
+    """Relative load over a working day, 0..1 with its maximum at ~13:00 UTC."""
+    h = np.asarray(hour_of_day, dtype=float)
+    midday = np.exp(-0.5 * ((h - 13.0) / 3.2) ** 2)
+    evening = 0.35 * np.exp(-0.5 * ((h - 20.0) / 1.8) ** 2)
+    ramp = 1.0 / (1.0 + np.exp(-(h - 8.0) * 1.4))  # the morning ramp is steeper than the decline
+    return np.clip(0.9 * midday * ramp + evening + 0.1 * ramp, 0.0, None) / 1.0
+
+
+def synthetic_trace(
+    *,
+    start: pd.Timestamp = DEFAULT_START,
+    days: float = 35,
+    step_s: int = 60,
+    base_rps: float = 8.0,
+    peak_rps: float = 120.0,
+    weekend_factor: float = 0.45,
+    noise: float = 0.06,
+    bursts: int = 3,
+    seed: int = 0,
+) -> pd.Series:
+    """Request rate in req/s, one value per ``step_s`` from ``start`` for ``days`` days."""
+    rng = np.random.default_rng(seed)
+    periods = round(days * 86_400 / step_s)
+    index = pd.date_range(start, periods=periods, freq=f"{step_s}s", tz="UTC" if start.tz is None else None)
+    hours = index.hour.to_numpy() + index.minute.to_numpy() / 60.0 + index.second.to_numpy() / 3600.0
+    weekend = index.dayofweek.to_numpy() >= 5
+    level = base_rps + (peak_rps - base_rps) * daily_shape(hours) / daily_shape(np.array([13.0]))[0]
+    level = np.where(weekend, level * weekend_factor, level)
+
+    # AR(1) in log space with a ~20-minute memory, independent of the step.
+    phi = float(np.exp(-step_s / 1200.0))
+    shocks = rng.normal(0.0, noise * np.sqrt(1.0 - phi**2), size=periods)
+    log_noise = np.empty(periods)
+    log_noise[0] = rng.normal(0.0, noise)
+    for i in range(1, periods):
+        log_noise[i] = phi * log_noise[i - 1] + shocks[i]
+    values = level * np.exp(log_noise)
+
+    for _ in range(bursts):
+        at = int(rng.integers(periods // 10, periods))
+        length = max(1, int(rng.integers(600, 2400) / step_s))
+        values[at : at + length] *= rng.uniform(1.8, 3.0)
+    series = pd.Series(values, index=index, name="requests_per_s", dtype=float)
+    series.index.freq = f"{step_s}s"
+    return series
