@@ -8,6 +8,8 @@ from predictor.capacity.formula import (
     Sizing,
     ceil_pods,
     pod_model,
+    pod_model_for_peak,
+    pods_for_rates,
     size,
 )
 from predictor.capacity.thresholds import QueueThresholds, queue_thresholds
@@ -21,6 +23,8 @@ __all__ = [
     "Sizing",
     "ceil_pods",
     "pod_model",
+    "pod_model_for_peak",
+    "pods_for_rates",
     "queue_thresholds",
     "size",
 ]

@@ -23,6 +23,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Literal, get_args
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from predictor.errors import CapacityError
@@ -151,6 +152,27 @@ def pod_model(params: CapacityParams, role: str = "aggregated") -> PodModel:
     )
 
 
+def pod_model_for_peak(peak_rps: float, peak_pods: int, *, utilization: float) -> PodModel:
+    """A pod sized so that ``peak_rps`` needs exactly ``peak_pods`` pods at ``utilization``.
+
+    Real traces differ by orders of magnitude; this normalises a trace to a pod count so that
+    policies can be compared across traces. One request takes one second of one slot.
+    """
+    if not (math.isfinite(peak_rps) and peak_rps > 0):
+        raise CapacityError(f"the peak rate must be a finite number > 0, got {peak_rps}")
+    if peak_pods < 1:
+        raise CapacityError(f"peak pods must be >= 1, got {peak_pods}")
+    check_policy_numbers(utilization, 0.0)
+    return PodModel(
+        role="aggregated",
+        seconds_per_request=1.0,
+        concurrency=peak_rps / (peak_pods * utilization),
+        limited_by="compute",
+        kv_bound=None,
+        compute_bound=None,
+    )
+
+
 def ceil_pods(value: float) -> int:
     """Round a fractional pod count up, ignoring float noise below 1e-9 pods."""
     return max(0, math.ceil(value - _CEIL_TOLERANCE))
@@ -213,3 +235,19 @@ def size(rps: float, model: PodModel, *, utilization: float, buffer: float = 0.0
         pods=pods,
         pods_with_buffer=ceil_pods(pods * (1.0 + buffer)),
     )
+
+
+def pods_for_rates(
+    rates: np.ndarray, model: PodModel, *, utilization: float, buffer: float = 0.0
+) -> np.ndarray:
+    """Vectorised :func:`size`: pods with buffer for each rate; NaN (missing) rates stay NaN.
+
+    Returns a float array so that missing stays visibly missing; present values are whole numbers.
+    """
+    check_policy_numbers(utilization, buffer)
+    rates = np.asarray(rates, dtype=float)
+    if np.any(rates[~np.isnan(rates)] < 0):
+        raise CapacityError("rates must be >= 0 where present")
+    exact = rates * model.seconds_per_request / (model.concurrency * utilization)
+    pods = np.maximum(0.0, np.ceil(exact - _CEIL_TOLERANCE))
+    return np.maximum(0.0, np.ceil(pods * (1.0 + buffer) - _CEIL_TOLERANCE)) + 0.0  # no -0.0

@@ -57,3 +57,43 @@ def fmt(value: float | None, unit: str = "") -> str:
     else:
         text = f"{value:.4g}"
     return f"{text} {unit}".rstrip()
+
+
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> int:
+    """``90``, ``90s``, ``15m``, ``6h``, ``2d``, ``1w`` -> seconds; a typer.BadParameter otherwise."""
+    value = text.strip().lower()
+    unit = value[-1] if value and value[-1] in _UNITS_S else "s"
+    number = value[:-1] if value and value[-1] in _UNITS_S else value
+    try:
+        seconds = float(number) * _UNITS_S[unit]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 15m, 6h or 2d") from None
+    if seconds < 0:
+        raise typer.BadParameter(f"{text!r}: a duration cannot be negative")
+    return round(seconds)
+
+
+def parse_time(text: str):
+    """An ISO timestamp; naive ones are UTC. Returns a tz-aware pandas Timestamp."""
+    import pandas as pd
+
+    try:
+        moment = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise typer.BadParameter(f"{text!r} is not a timestamp like 2026-03-02T08:00 (UTC)") from None
+    return moment.tz_localize("UTC") if moment.tz is None else moment.tz_convert("UTC")
+
+
+def human_duration(seconds: float) -> str:
+    """3725 -> '1 h 2 min'; 600 -> '10 min'; 45 -> '45 s'."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours == 0:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

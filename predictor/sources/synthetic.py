@@ -2,8 +2,8 @@
 
 The built-in demo and the tests use it; nothing outside the project is needed. The shape:
 
-- a working-day curve: a night trough, a morning ramp from ~07:00, a midday peak around
-  11:00-15:00, a smaller evening shoulder, all in UTC;
+- a working-day curve (periodic over 24 h): a night trough, a morning ramp from ~07:00, a
+  midday peak around 13:00, a smaller evening shoulder, all in UTC;
 - weekends at ``weekend_factor`` of weekdays;
 - multiplicative AR(1) noise (traffic is bursty and autocorrelated, not white);
 - ``bursts`` one-off flash crowds of 10-40 minutes at 1.8-3x the normal rate.
@@ -19,13 +19,20 @@ import pandas as pd
 DEFAULT_START = pd.Timestamp("2026-01-05 00:00", tz="UTC")  # a Monday
 
 
+def _bump(hour: np.ndarray, centre: float, rise_sd: float, fall_sd: float) -> np.ndarray:
+    """A bump on the 24-hour circle: steeper before its centre than after (ramps up fast)."""
+    d = (hour - centre + 12.0) % 24.0 - 12.0
+    return np.exp(-0.5 * (d / np.where(d < 0, rise_sd, fall_sd)) ** 2)
+
+
 def daily_shape(hour_of_day: np.ndarray) -> np.ndarray:
-    """Relative load over a working day, 0..1 with its maximum at ~13:00 UTC."""
+    """Relative load over a working day, 0..1, periodic over 24 h, peaking at 13:00 UTC.
+
+    A morning ramp from ~07:00 that is steeper than the afternoon decline, and a smaller
+    evening shoulder around 20:00.
+    """
     h = np.asarray(hour_of_day, dtype=float)
-    midday = np.exp(-0.5 * ((h - 13.0) / 3.2) ** 2)
-    evening = 0.35 * np.exp(-0.5 * ((h - 20.0) / 1.8) ** 2)
-    ramp = 1.0 / (1.0 + np.exp(-(h - 8.0) * 1.4))  # the morning ramp is steeper than the decline
-    return np.clip(0.9 * midday * ramp + evening + 0.1 * ramp, 0.0, None) / 1.0
+    return np.clip(_bump(h, 13.0, 2.6, 4.0) + 0.3 * _bump(h, 20.0, 1.5, 1.5), 0.0, 1.0)
 
 
 def synthetic_trace(
@@ -45,8 +52,8 @@ def synthetic_trace(
     periods = round(days * 86_400 / step_s)
     index = pd.date_range(start, periods=periods, freq=f"{step_s}s", tz="UTC" if start.tz is None else None)
     hours = index.hour.to_numpy() + index.minute.to_numpy() / 60.0 + index.second.to_numpy() / 3600.0
-    weekend = index.dayofweek.to_numpy() >= 5
-    level = base_rps + (peak_rps - base_rps) * daily_shape(hours) / daily_shape(np.array([13.0]))[0]
+    weekend = index.day_of_week.to_numpy() >= 5
+    level = base_rps + (peak_rps - base_rps) * daily_shape(hours)
     level = np.where(weekend, level * weekend_factor, level)
 
     # AR(1) in log space with a ~20-minute memory, independent of the step.

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: real external servers (Prometheus) and their data."""

@@ -1,0 +1,162 @@
+"""The planner on hand-made forecasts whose floors can be worked out by hand.
+
+One pod serves exactly 1 req/s (D = 1 s, C = 1, u = 1, no buffer), so pods = ceil(rate), and
+the step is one minute. Cold start 3 min + margin 2 min = a 5-minute lead time, so the window
+of the point at minute i covers minutes i..i+5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from predictor.capacity import PodModel
+from predictor.errors import PlanningError
+from predictor.planning import (
+    Bounds,
+    Demand,
+    FloorState,
+    StepRules,
+    configured_cold_start,
+    learn_cold_start,
+    plan_floor,
+)
+
+ONE_RPS_POD = PodModel("aggregated", 1.0, 1.0, "compute", None, 1.0)
+T0 = pd.Timestamp("2026-03-02 08:00", tz="UTC")
+COLD = configured_cold_start(total_s=180)
+RULES = StepRules(cooldown_s=600, max_step_down_pods=2, step_down_interval_s=120)
+
+
+def demand(rates, quantile=0.9) -> Demand:
+    index = pd.date_range(T0, periods=len(rates), freq="60s")
+    return Demand(index, np.asarray(rates, dtype=float), quantile)
+
+
+def plan(rates, *, floor=2, bounds=Bounds(baseline=2), rules=RULES, now=T0, **state):
+    return plan_floor(
+        demand(rates),
+        ONE_RPS_POD,
+        utilization=1.0,
+        buffer=0.0,
+        cold_start=COLD,
+        margin_s=120,
+        bounds=bounds,
+        rules=rules,
+        state=FloorState(floor, **state),
+        now=now,
+    )
+
+
+def test_a_step_is_prewarmed_one_lead_time_ahead_and_lowered_in_steps_after_the_cooldown():
+    p = plan([2] * 10 + [8] * 20 + [2] * 40)
+    assert [(c.kind, (c.at - T0).seconds // 60, c.from_pods, c.to_pods) for c in p.changes] == [
+        ("raise", 5, 2, 8),  # the peak starts at minute 10; 5 minutes of lead time
+        ("lower", 30, 8, 6),  # need drops at minute 30 (window 30..35 is all 2); cooldown (10 min) long over
+        ("lower", 32, 6, 4),  # then every 2 minutes, 2 pods at a time
+        ("lower", 34, 4, 2),
+    ]
+    assert p.floor_now == 2 and p.change_now is None
+    assert p.next_raise().reason == (
+        "p90 forecast 8 req/s at 08:10 needs 8 pods; cold start 3 min + margin 2 min; raising 2 → 8 at 08:05"
+    )
+    assert "lowering 8 → 6 at 08:30 (at most 2 per step)" in p.changes[1].reason
+
+
+def test_cooldown_delays_the_first_lowering():
+    p = plan([2] * 10 + [8] * 3 + [2] * 40)  # a 3-minute peak: need is 8 for minutes 5..12
+    lower = [c for c in p.changes if c.kind == "lower"]
+    assert (lower[0].at - T0).seconds // 60 == 15  # raise at 5 + cooldown 10, not 13
+
+
+def test_raise_happens_now_when_the_peak_is_inside_the_lead_time():
+    p = plan([2, 2, 9, 9, 2, 2, 2, 2])
+    assert p.floor_now == 9
+    assert p.change_now is not None and p.change_now.at == T0
+    assert p.state == FloorState(9, T0, None)
+
+
+def test_floor_stays_within_baseline_and_max():
+    p = plan([500] * 10, bounds=Bounds(baseline=3, max_replicas=20))
+    assert p.floor_now == 20
+    assert p.change_now.reason.endswith("capped at 20")
+    low = plan([0] * 30, floor=10, bounds=Bounds(baseline=3, max_replicas=20))
+    assert low.floor.min() == 3
+    assert "the baseline is 3" in low.changes[-1].reason
+
+
+def test_a_cap_lower_than_the_baseline_never_pushes_below_the_baseline():
+    p = plan([500] * 10, bounds=Bounds(baseline=5, max_replicas=50, cap=4))
+    assert p.floor_now == 5
+
+
+def test_a_new_baseline_is_honoured_at_once():
+    p = plan([1] * 10, floor=2, bounds=Bounds(baseline=4))
+    assert p.floor_now == 4
+    assert p.change_now.reason == "the baseline is 4; raising 2 → 4 at 08:00"
+    missing = plan([np.nan] * 10, floor=9, bounds=Bounds(baseline=2, max_replicas=6))
+    assert missing.floor_now == 6  # above the bound: down at once, even with no forecast
+    assert missing.change_now.reason == "the upper bound is 6; lowering 9 → 6 at 08:00"
+
+
+def test_missing_forecast_holds_the_floor_and_never_lowers_it():
+    p = plan([np.nan] * 30, floor=8)
+    assert p.changes == () and set(p.floor) == {8}
+    assert np.isnan(p.need).all()
+
+
+def test_partly_missing_window_uses_what_is_known():
+    p = plan([np.nan, np.nan, 6, np.nan, np.nan, np.nan, np.nan, np.nan])
+    assert p.floor_now == 6
+
+
+def test_a_forecast_shorter_than_the_lead_time_is_an_error():
+    with pytest.raises(PlanningError, match="less than the lead time 5 min"):
+        plan([1, 1, 1])
+
+
+def test_now_before_the_forecast_is_an_error():
+    with pytest.raises(PlanningError, match="after now"):
+        plan([1] * 10, now=T0 - pd.Timedelta(minutes=1))
+
+
+def test_state_carries_the_last_raise_between_reconciles():
+    # Raised 5 minutes ago: the cooldown (10 min) has not passed, so no lowering yet.
+    p = plan([1] * 30, floor=8, last_raise_at=T0 - pd.Timedelta(minutes=5))
+    assert p.floor_now == 8
+    assert (p.next_change().at - T0).seconds // 60 == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rates=st.lists(st.one_of(st.floats(0, 60), st.just(float("nan"))), min_size=8, max_size=60),
+    baseline=st.integers(0, 5),
+    max_replicas=st.integers(5, 40),
+    floor=st.integers(0, 50),
+)
+def test_floor_is_always_within_bounds_and_covers_the_known_need(rates, baseline, max_replicas, floor):
+    bounds = Bounds(baseline=baseline, max_replicas=max_replicas)
+    p = plan(rates, floor=floor, bounds=bounds)
+    assert (p.floor >= bounds.baseline).all() and (p.floor <= bounds.upper).all()
+    known = ~np.isnan(p.need)
+    assert (p.floor[known] >= np.minimum(p.need[known], bounds.upper)).all()  # raised at once
+
+
+def test_configured_cold_start_sums_stages():
+    cold = configured_cold_start(stages_s={"image_pull": 120, "weight_download": 300})
+    assert cold.seconds == 420 and cold.lead_time_s(120) == 540
+    assert cold.detail == "sum of 2 stages"
+
+
+def test_learned_cold_start_needs_enough_samples():
+    configured = configured_cold_start(total_s=600)
+    few = learn_cold_start([300, 320], configured=configured, min_samples=5)
+    assert (few.seconds, few.source, few.samples) == (600, "configured", 2)
+    assert "2 of 5 start-ups observed" in few.detail
+    observed = [300, 310, 320, 330, 340, 350, 360, 370, 380, 900, float("nan"), -5]
+    learned = learn_cold_start(observed, configured=configured, percentile=0.9, min_samples=5)
+    assert learned.source == "learned" and learned.samples == 10
+    assert learned.seconds == 900  # the 90th percentile of ten start-ups, never interpolated below
