@@ -11,7 +11,10 @@ from rich.table import Table
 from predictor import __version__
 from predictor.capacity import pod_model
 from predictor.cli import config_cmd, plan
+from predictor.cli.backtest import backtest
 from predictor.cli.common import console, fmt, reported_errors
+from predictor.cli.demo import demo
+from predictor.cli.forecast import forecast
 from predictor.config import list_profiles, load_profile
 
 app = typer.Typer(
@@ -24,6 +27,9 @@ app = typer.Typer(
 )
 app.add_typer(plan.app, name="plan")
 app.add_typer(config_cmd.app, name="config")
+app.command()(forecast)
+app.command()(backtest)
+app.command()(demo)
 
 
 def _version(value: bool) -> None:

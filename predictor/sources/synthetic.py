@@ -2,8 +2,8 @@
 
 The built-in demo and the tests use it; nothing outside the project is needed. The shape:
 
-- a working-day curve (periodic over 24 h): a night trough, a morning ramp from ~07:00, a
-  midday peak around 13:00, a smaller evening shoulder, all in UTC;
+- a working-day curve (periodic over 24 h): a night trough, a steep morning ramp around
+  08:00, a midday peak around 13:00, a decline from 17:00 and a small evening shoulder, UTC;
 - weekends at ``weekend_factor`` of weekdays;
 - multiplicative AR(1) noise (traffic is bursty and autocorrelated, not white);
 - ``bursts`` one-off flash crowds of 10-40 minutes at 1.8-3x the normal rate.
@@ -25,14 +25,21 @@ def _bump(hour: np.ndarray, centre: float, rise_sd: float, fall_sd: float) -> np
     return np.exp(-0.5 * (d / np.where(d < 0, rise_sd, fall_sd)) ** 2)
 
 
-def daily_shape(hour_of_day: np.ndarray) -> np.ndarray:
-    """Relative load over a working day, 0..1, periodic over 24 h, peaking at 13:00 UTC.
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
-    A morning ramp from ~07:00 that is steeper than the afternoon decline, and a smaller
-    evening shoulder around 20:00.
+
+def daily_shape(hour_of_day: np.ndarray) -> np.ndarray:
+    """Relative load over a working day, 0..1, periodic over 24 h (to within 1e-3), UTC.
+
+    Office hours: a steep morning ramp centred at 08:00 (from 10 % to 90 % of the day's level
+    in under two hours, the ramp that reactive scaling misses), a plateau with a midday peak at
+    13:00, a slower decline from 17:00 and a small evening shoulder around 20:00.
     """
     h = np.asarray(hour_of_day, dtype=float)
-    return np.clip(_bump(h, 13.0, 2.6, 4.0) + 0.3 * _bump(h, 20.0, 1.5, 1.5), 0.0, 1.0)
+    office = _sigmoid((h - 8.0) * 2.5) - _sigmoid((h - 17.5) * 1.2)
+    shape = office * (0.75 + 0.25 * _bump(h, 13.0, 2.0, 2.5)) + 0.2 * _bump(h, 20.0, 1.5, 1.5)
+    return np.clip(shape, 0.0, 1.0)
 
 
 def synthetic_trace(
@@ -40,7 +47,7 @@ def synthetic_trace(
     start: pd.Timestamp = DEFAULT_START,
     days: float = 35,
     step_s: int = 60,
-    base_rps: float = 8.0,
+    base_rps: float = 6.0,
     peak_rps: float = 120.0,
     weekend_factor: float = 0.45,
     noise: float = 0.06,

@@ -22,6 +22,7 @@ CLIENT_HOMES = {
 PURE_CORE = (
     "predictor.capacity",
     "predictor.planning",
+    "predictor.simulation",
     "predictor.sources.regular",
     "predictor.sources.synthetic",
 )

@@ -1,0 +1,229 @@
+"""``predictor backtest``: what predictor would have done on your history, against KEDA alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from predictor.capacity import pod_model
+from predictor.cli.common import console, err_console, parse_duration, parse_time, print_json, reported_errors
+from predictor.config import load_settings
+from predictor.errors import ConfigError
+from predictor.forecasting.base import DAY_S
+from predictor.runtime.targets import find_target, source_for
+from predictor.simulation.predictive import PredictiveSettings
+from predictor.simulation.replay import POLICIES, BacktestResult, BacktestSettings, run_backtest
+from predictor.sources.files import read_history_file
+
+REPLAY_STEP_S = 60
+INPUT, POLICY, OUTPUT = "Input", "Policy", "Output"
+
+
+def comparison_table(result: BacktestResult, title: str) -> Table:
+    """The three policies side by side, with ratios to the oracle's cost and reactive's shortfall."""
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "policy",
+        "pod-hours",
+        "× oracle",
+        "shortfall min",
+        "× reactive",
+        "unserved",
+        "scale events",
+    ):
+        table.add_column(
+            column, justify="left" if column == "policy" else "right", no_wrap=column == "policy"
+        )
+    oracle = result.outcomes["oracle"].pod_hours
+    reactive = result.outcomes["reactive"].shortfall_minutes
+    for name in POLICIES:
+        o = result.outcomes[name]
+        table.add_row(
+            name,
+            f"{o.pod_hours:,.1f}",
+            f"{o.pod_hours / oracle:.3f}" if oracle else "-",
+            f"{o.shortfall_minutes:,.0f}",
+            f"{o.shortfall_minutes / reactive:.0%}" if reactive else "-",
+            f"{o.unserved_fraction:.3%}",
+            str(o.scale_events),
+        )
+    return table
+
+
+def run_with_progress(load: pd.Series, settings: BacktestSettings) -> BacktestResult:
+    columns = (
+        TextColumn("replaying"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("replay", total=1)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return run_backtest(load, settings, progress=report)
+
+
+def backtest(
+    history: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet history.", rich_help_panel=INPUT)
+    ] = None,
+    counts: Annotated[
+        bool, typer.Option(help="--history holds counts per bin.", rich_help_panel=INPUT)
+    ] = False,
+    value_column: Annotated[
+        str | None, typer.Option(help="Value column of --history.", rich_help_panel=INPUT)
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Config file (with --target).", rich_help_panel=INPUT)
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Target of --config to replay.", rich_help_panel=INPUT)
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First replayed minute (UTC).", rich_help_panel=INPUT)
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="End of the replay (UTC), exclusive.", rich_help_panel=INPUT)
+    ] = None,
+    days: Annotated[
+        float, typer.Option(help="Days replayed when --start is not given.", rich_help_panel=INPUT)
+    ] = 7.0,
+    train_days: Annotated[
+        float, typer.Option(help="Rolling training window, days.", rich_help_panel=POLICY)
+    ] = 28.0,
+    cold_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Cold start of a pod, e.g. 10m (default: the target's, or 10m).", rich_help_panel=POLICY
+        ),
+    ] = None,
+    utilization: Annotated[
+        float | None, typer.Option(help="HPA and floor target utilisation.", rich_help_panel=POLICY)
+    ] = None,
+    quantile: Annotated[
+        float | None, typer.Option(help="Forecast quantile that sizes the floor.", rich_help_panel=POLICY)
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="auto or a model name.", rich_help_panel=POLICY)] = None,
+    buffer: Annotated[
+        float | None, typer.Option(help="Spike buffer on the floor.", rich_help_panel=POLICY)
+    ] = None,
+    retrain_every: Annotated[
+        str, typer.Option(help="Retrain interval, e.g. 24h.", rich_help_panel=POLICY)
+    ] = "24h",
+    reconcile_every: Annotated[
+        str, typer.Option(help="Floor refresh interval, e.g. 1m.", rich_help_panel=POLICY)
+    ] = "1m",
+    peak_pods: Annotated[
+        int | None,
+        typer.Option(
+            help="Size pods so the trace's peak needs N (default 20 with --history).", rich_help_panel=POLICY
+        ),
+    ] = None,
+    min_replicas: Annotated[
+        int, typer.Option(help="The declared minReplicaCount.", rich_help_panel=POLICY)
+    ] = 1,
+    max_replicas: Annotated[int, typer.Option(help="maxReplicaCount.", rich_help_panel=POLICY)] = 100,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the comparison as JSON.", rich_help_panel=OUTPUT)
+    ] = False,
+    export_csv: Annotated[
+        Path | None, typer.Option(help="Write one row per minute here.", rich_help_panel=OUTPUT)
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write PNG plots and summary.md here.", rich_help_panel=OUTPUT)
+    ] = None,
+) -> None:
+    """Replay a history under reactive KEDA, predictive floors and a perfect-foresight oracle.
+
+    Forecasts use only data from before each simulated minute. Prints pod-hours, shortfall
+    minutes, the unserved fraction and scale events per policy.
+    """
+    with reported_errors():
+        if (history is None) == (config is None):
+            raise ConfigError("give either --history FILE or --config FILE --target NAME")
+        window = (parse_time(start) if start else None, parse_time(end) if end else None)
+        policy_defaults = {
+            "cold_start_s": 600.0,
+            "utilization": 0.7,
+            "quantile": 0.9,
+            "model": "auto",
+            "buffer": 0.0,
+        }
+        pod = None
+        if history is not None:
+            load = read_history_file(history, value_column=value_column, counts=counts, step_s=REPLAY_STEP_S)
+            name = history.name
+            peak_pods = peak_pods or 20
+        else:
+            if target is None:
+                raise ConfigError("--config needs --target NAME")
+            settings = load_settings(config)
+            t = find_target(settings, target)
+            name = t.name
+            policy_defaults |= {
+                "cold_start_s": t.cold_start.configured_s,
+                "utilization": t.policy.utilization_target,
+                "quantile": t.policy.forecast_quantile,
+                "model": t.policy.model,
+                "buffer": t.policy.spike_buffer,
+            }
+            pod = pod_model(t.capacity, t.role)
+            last = window[1] or pd.Timestamp.now(tz="UTC").floor(
+                "1min"
+            )  # a composition root may read the clock
+            first = (window[0] or last - pd.Timedelta(days=days)) - pd.Timedelta(seconds=train_days * DAY_S)
+            load = source_for(settings, t).fetch(first, last, REPLAY_STEP_S)
+        chosen = {
+            "cold_start_s": parse_duration(cold_start) if cold_start else None,
+            "utilization": utilization,
+            "quantile": quantile,
+            "model": model,
+            "buffer": buffer,
+        }
+        p = policy_defaults | {k: v for k, v in chosen.items() if v is not None}
+        settings_ = BacktestSettings(
+            start=window[0],
+            end=window[1],
+            score_days=days,
+            cold_start_s=float(p["cold_start_s"]),
+            utilization=float(p["utilization"]),
+            peak_pods=peak_pods,
+            pod=pod,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            predictive=PredictiveSettings(
+                model=str(p["model"]),
+                quantile=float(p["quantile"]),
+                train_days=train_days,
+                retrain_every_s=parse_duration(retrain_every),
+                reconcile_every_s=parse_duration(reconcile_every),
+                buffer=float(p["buffer"]),
+            ),
+        )
+        result = run_with_progress(load, settings_)
+        if export_csv is not None:
+            export_csv.parent.mkdir(parents=True, exist_ok=True)
+            result.to_frame().to_csv(export_csv, date_format="%Y-%m-%dT%H:%M:%SZ")
+            err_console.print(f"wrote {export_csv}")
+        if report is not None:
+            from predictor.cli.report import write_report  # matplotlib loads only when asked
+
+            err_console.print(f"wrote {write_report(result, report, name)}")
+        if as_json:
+            print_json(result.summary())
+        else:
+            console.print(
+                comparison_table(
+                    result, f"Backtest of {name}: {result.index[0]:%Y-%m-%d} → {result.index[-1]:%Y-%m-%d}"
+                )
+            )
+            acc = result.summary()["forecast_accuracy"]
+            console.print(f"forecast one lead time ahead: {', '.join(f'{k} {v}' for k, v in acc.items())}")

@@ -1,0 +1,220 @@
+"""``predictor forecast``: what will load be, how many pods, when does pre-warming start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import Progress
+
+from predictor.capacity import pod_model, pod_model_for_peak
+from predictor.cli import forecast_view
+from predictor.cli.common import (
+    EXIT_FAILURE,
+    console,
+    err_console,
+    parse_duration,
+    parse_time,
+    print_json,
+    reported_errors,
+)
+from predictor.config import PolicySettings, load_profile, load_settings
+from predictor.errors import ConfigError, PredictorError
+from predictor.planning import Bounds, StepRules, configured_cold_start
+from predictor.runtime.forecast import ForecastRequest, TargetForecast, forecast_target
+from predictor.runtime.targets import find_target, read_history, request_for, source_for
+from predictor.sources.files import read_history_file
+
+_DEFAULTS = PolicySettings()
+INPUT = "Input"
+MODEL = "Model"
+SIZING = "Sizing (with --history)"
+OUTPUT = "Output"
+
+
+def forecast(
+    config: Annotated[
+        Path | None, typer.Option(help="Config file: forecast its targets.", rich_help_panel=INPUT)
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Only this target of --config (default: all).", rich_help_panel=INPUT)
+    ] = None,
+    history: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet history instead of --config.", rich_help_panel=INPUT)
+    ] = None,
+    value_column: Annotated[
+        str | None, typer.Option(help="Value column of --history.", rich_help_panel=INPUT)
+    ] = None,
+    counts: Annotated[
+        bool, typer.Option(help="--history holds counts per bin, not req/s.", rich_help_panel=INPUT)
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Forecast as if now were this time (UTC), from the data before it.", rich_help_panel=INPUT
+        ),
+    ] = None,
+    horizon: Annotated[
+        str | None, typer.Option(help="How far ahead, e.g. 6h.", rich_help_panel=MODEL)
+    ] = None,
+    train_days: Annotated[
+        float | None, typer.Option(help="Days of history to train on.", rich_help_panel=MODEL)
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="auto, or a model: seasonal_naive, harmonic, prophet, ...", rich_help_panel=MODEL),
+    ] = None,
+    quantile: Annotated[
+        float | None, typer.Option(help="Quantile that sizes the floor, e.g. 0.9.", rich_help_panel=MODEL)
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="Serving profile that sizes pods.", rich_help_panel=SIZING)
+    ] = "llama-3-70b-h100-tp8",
+    peak_pods: Annotated[
+        int | None,
+        typer.Option(
+            help="Size pods so the history's peak needs this many (overrides --profile).",
+            rich_help_panel=SIZING,
+        ),
+    ] = None,
+    cold_start: Annotated[
+        str | None,
+        typer.Option(help="Cold start, e.g. 10m (default: the profile's stages).", rich_help_panel=SIZING),
+    ] = None,
+    baseline: Annotated[
+        int, typer.Option(help="The ScaledObject's minReplicaCount.", rich_help_panel=SIZING)
+    ] = 1,
+    max_replicas: Annotated[
+        int, typer.Option(help="The ScaledObject's maxReplicaCount.", rich_help_panel=SIZING)
+    ] = 100,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG plot here.", rich_help_panel=OUTPUT)] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the JSON document instead of tables.", rich_help_panel=OUTPUT),
+    ] = False,
+) -> None:
+    """Forecast the request rate, the pods it needs, and when the floor rises.
+
+    Reads a target's history from Prometheus (--config, --target) or a file (--history), chooses
+    and fits a model, forecasts from now (or --at), and plans the floor. The JSON schema is in
+    the README.
+    """
+    with reported_errors():
+        if (config is None) == (history is None):
+            raise ConfigError("give either --config (with --target) or --history FILE")
+        overrides = {
+            "model": model,
+            "forecast_quantile": quantile,
+            "history_window_days": train_days,
+            "horizon_s": parse_duration(horizon) if horizon else None,
+        }
+        now = parse_time(at) if at else None
+        if history is not None:
+            results = [
+                _from_history(
+                    history,
+                    value_column,
+                    counts,
+                    now,
+                    overrides,
+                    profile,
+                    peak_pods,
+                    cold_start,
+                    baseline,
+                    max_replicas,
+                )
+            ]
+        else:
+            results = _from_config(config, target, now, overrides, baseline, max_replicas)
+        failed = [r for r in results if isinstance(r, tuple)]
+        done = [r for r in results if not isinstance(r, tuple)]
+        if as_json:
+            payload = [forecast_view.to_json(r) for r in done]
+            print_json(payload[0] if history is not None or target else payload)
+        else:
+            for result in done:
+                console.print(forecast_view.render(result))
+        if plot is not None:
+            from predictor.cli.plots import forecast_plot  # matplotlib loads only when asked
+
+            for result in done:
+                path = (
+                    plot
+                    if len(done) == 1
+                    else plot.with_name(f"{plot.stem}-{result.request.name}{plot.suffix}")
+                )
+                forecast_plot(result, path)
+                err_console.print(f"wrote {path}")
+        for name, error in failed:
+            err_console.print(f"[red]error[/red]: target {name}: {error}")
+        if failed:
+            raise typer.Exit(EXIT_FAILURE)
+
+
+def _policy(overrides: dict, base: PolicySettings) -> PolicySettings:
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    return PolicySettings(**{**base.model_dump(), **chosen}) if chosen else base
+
+
+def _from_history(
+    path, value_column, counts, now, overrides, profile, peak_pods, cold_start, baseline, max_replicas
+) -> TargetForecast:
+    policy = _policy(overrides, _DEFAULTS)
+    series = read_history_file(path, value_column=value_column, counts=counts, step_s=policy.model_step_s)
+    if now is None:
+        now = series.index[-1] + pd.Timedelta(seconds=policy.model_step_s)
+    profile_settings = load_profile(profile)
+    if peak_pods is not None:
+        pod = pod_model_for_peak(float(series.max()), peak_pods, utilization=policy.utilization_target)
+    else:
+        pod = pod_model(profile_settings.capacity, profile_settings.role)
+    cold = (
+        configured_cold_start(total_s=parse_duration(cold_start))
+        if cold_start
+        else configured_cold_start(
+            total_s=profile_settings.cold_start.total_s, stages_s=profile_settings.cold_start.stages_s
+        )
+    )
+    request = ForecastRequest(
+        name=path.name,
+        model=policy.model,
+        quantile=policy.forecast_quantile,
+        horizon_s=policy.horizon_s,
+        step_s=policy.model_step_s,
+        train_days=policy.history_window_days,
+        pod=pod,
+        utilization=policy.utilization_target,
+        buffer=policy.spike_buffer,
+        cold_start=cold,
+        margin_s=policy.lead_time_margin_s,
+        bounds=Bounds(baseline, max_replicas),
+        rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+    )
+    with console.status(f"choosing a model for {path.name} ..."):
+        return forecast_target(series, request, now)
+
+
+def _from_config(config, target, now, overrides, baseline, max_replicas) -> list:
+    settings = load_settings(config)
+    targets = [find_target(settings, target)] if target else list(settings.targets)
+    if not targets:
+        raise ConfigError(f"{config}: no targets configured")
+    now = now or pd.Timestamp.now(tz="UTC")  # the CLI is a composition root: it may read the clock
+    results: list = []
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("forecasting", total=len(targets))
+        for t in targets:
+            progress.update(task, description=f"forecasting {t.name}")
+            try:
+                t = t.model_copy(update={"policy": _policy(overrides, t.policy)})
+                request = request_for(t, bounds=Bounds(baseline, max_replicas))
+                series = read_history(source_for(settings, t), now, request)
+                results.append(forecast_target(series, request, now))
+            except PredictorError as e:  # one failing target never stops the others
+                if target:
+                    raise
+                results.append((t.name, str(e)))
+            progress.advance(task)
+    return results

@@ -1,0 +1,206 @@
+"""How `predictor forecast` shows a result: tables for people, a JSON document for programs.
+
+JSON schema (``schema: predictor.forecast/v1``)::
+
+    {
+      "schema": "predictor.forecast/v1",
+      "target": "llama-chat",                    # or the history file name
+      "model": "harmonic",                       # the model that made the forecast
+      "fallback_reason": null,                   # why a fallback model was used, if it was
+      "generated_at": "2026-03-02T08:00:00Z",    # the "now" of the forecast (--at)
+      "trained_on": {"start": "...", "end": "...", "points": 8064},
+      "step_s": 300, "quantile": 0.9, "lead_time_s": 920,
+      "points": [                                # one per model step from now
+        {"t": "...", "mean": 41.2, "p50": 40.8, "p90": 47.9, "p95": 50.3, "pods": 3, "floor": 4}
+      ],
+      "scores": {"harmonic": {"status": "ok", "mase": 0.61, "wape": 0.08, "coverage": 0.9,
+                              "fit_s": 0.02, "folds": 6, "error": null}, ...},
+      "floor_now": 2,                            # the floor to apply now
+      "changes": [{"at": "...", "kind": "raise", "from": 2, "to": 5, "reason": "..."}],
+      "prewarm": {"at": "...", "kind": "raise", "from": 2, "to": 5, "reason": "..."}
+    }                                            # prewarm: the next raise after now, or null
+
+``pods`` is what the chosen quantile needs at that moment (with the spike buffer); ``floor`` is
+the planned floor, which leads ``pods`` by the lead time. Rates are req/s, times UTC.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from predictor.capacity import pods_for_rates
+from predictor.cli.common import human_duration
+from predictor.forecasting.base import quantile_label
+from predictor.planning import PlannedChange
+from predictor.runtime.forecast import TargetForecast
+
+SCHEMA = "predictor.forecast/v1"
+
+
+def _iso(t: pd.Timestamp) -> str:
+    return t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def points_frame(tf: TargetForecast) -> pd.DataFrame:
+    """The forecast with pods and the planned floor, one row per step from now."""
+    frame = tf.forecast.to_frame()
+    q = tf.request.quantile
+    frame["pods"] = pods_for_rates(
+        tf.forecast.quantile(q), tf.request.pod, utilization=tf.request.utilization, buffer=tf.request.buffer
+    )
+    frame["floor"] = tf.plan.to_frame()["floor"].reindex(frame.index)
+    return frame[frame.index >= tf.now.floor(f"{tf.request.step_s}s")]
+
+
+def _change(c: PlannedChange | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"at": _iso(c.at), "kind": c.kind, "from": c.from_pods, "to": c.to_pods, "reason": c.reason}
+
+
+def to_json(tf: TargetForecast) -> dict[str, Any]:
+    """The documented JSON document (see the module docstring)."""
+    frame = points_frame(tf)
+    points = []
+    for t, row in frame.iterrows():
+        point: dict[str, Any] = {"t": _iso(t)}
+        point |= {name: _number(row[name]) for name in frame.columns if name not in {"pods", "floor"}}
+        point["pods"] = None if np.isnan(row["pods"]) else int(row["pods"])
+        point["floor"] = None if np.isnan(row["floor"]) else int(row["floor"])
+        points.append(point)
+    history = tf.history.dropna()
+    return {
+        "schema": SCHEMA,
+        "target": tf.request.name,
+        "model": tf.kind,
+        "fallback_reason": tf.fallback_reason,
+        "generated_at": _iso(tf.now),
+        "trained_on": {
+            "start": _iso(history.index[0]) if len(history) else None,
+            "end": _iso(history.index[-1]) if len(history) else None,
+            "points": len(history),
+        },
+        "step_s": tf.request.step_s,
+        "quantile": tf.request.quantile,
+        "lead_time_s": tf.request.lead_time_s,
+        "points": points,
+        "scores": {
+            kind: {
+                "status": s.status,
+                "mase": _number(s.mase),
+                "wape": _number(s.wape),
+                "coverage": _number(s.coverage),
+                "fit_s": _number(s.fit_s),
+                "folds": s.folds,
+                "error": s.error,
+            }
+            for kind, s in tf.scores.items()
+        },
+        "floor_now": tf.plan.floor_now,
+        "changes": [_change(c) for c in tf.plan.changes],
+        "prewarm": _change(tf.plan.next_raise()),
+    }
+
+
+def summary_text(tf: TargetForecast) -> Text:
+    r = tf.request
+    history = tf.history.dropna()
+    chosen = "chosen by backtest" if r.model == "auto" else "as requested"
+    if tf.fallback_reason:
+        chosen = f"fallback: {tf.fallback_reason}"
+    text = Text()
+    text.append(f"Forecast for {r.name}", style="bold")
+    text.append(f" as of {tf.now:%Y-%m-%d %H:%M} UTC\n")
+    text.append(f"model {tf.kind} ({chosen}); trained on ")
+    if len(history):
+        days = (history.index[-1] - history.index[0]).total_seconds() / 86_400
+        text.append(
+            f"{history.index[0]:%Y-%m-%d %H:%M} → {history.index[-1]:%Y-%m-%d %H:%M} ({days:.1f} days)\n"
+        )
+    text.append(
+        f"lead time {human_duration(r.lead_time_s)} (cold start {human_duration(r.cold_start.seconds)}, "
+        f"{r.cold_start.detail}, + margin {human_duration(r.margin_s)}); floor bounds "
+        f"{r.bounds.baseline}..{r.bounds.upper}"
+    )
+    return text
+
+
+def scores_table(tf: TargetForecast) -> Table:
+    table = Table(title="Backtest at the pre-warm horizons (lower MASE is better)", title_justify="left")
+    label = quantile_label(tf.request.quantile)
+    table.add_column("model", no_wrap=True)
+    for column in ("status", "MASE", "WAPE", f"{label} coverage", "fit", "note"):
+        table.add_column(column, justify="left" if column in {"status", "note"} else "right")
+    for kind, s in tf.scores.items():
+        mark = "★ " if kind == tf.kind else "  "
+        table.add_row(
+            f"{mark}{kind}",
+            s.status,
+            "-" if math.isnan(s.mase) else f"{s.mase:.3f}",
+            "-" if math.isnan(s.wape) else f"{s.wape:.1%}",
+            "-" if math.isnan(s.coverage) else f"{s.coverage:.0%}",
+            "-" if math.isnan(s.fit_s) else f"{s.fit_s * 1000:.0f} ms",
+            s.error or "",
+        )
+    return table
+
+
+def hourly_table(tf: TargetForecast) -> Table:
+    """One row per hour: mean rate, the highest quantile value, the pods it needs, the highest floor."""
+    frame = points_frame(tf)
+    label = quantile_label(tf.request.quantile)
+    hourly = frame.resample("1h").agg({"mean": "mean", label: "max", "pods": "max", "floor": "max"})
+    ahead = human_duration(tf.request.horizon_s)
+    title = f"Next {ahead} by the hour (UTC); {label} and floor: the hour's highest"
+    table = Table(title=title, title_justify="left")
+    for column in ("hour", "mean req/s", f"{label} req/s", "pods", "floor"):
+        table.add_column(column, justify="left" if column == "hour" else "right")
+    end = tf.now + pd.Timedelta(seconds=tf.request.horizon_s)
+    for t, row in hourly[hourly.index < end].iterrows():
+        table.add_row(
+            f"{t:%a %H:%M}",
+            f"{row['mean']:,.1f}",
+            f"{row[label]:,.1f}",
+            "-" if np.isnan(row["pods"]) else str(int(row["pods"])),
+            "-" if np.isnan(row["floor"]) else str(int(row["floor"])),
+        )
+    return table
+
+
+def prewarm_text(tf: TargetForecast) -> Text:
+    """The floor now, when pre-warming starts next and why, and the changes after it."""
+    plan = tf.plan
+    text = Text()
+    text.append(f"Floor now: {plan.floor_now}", style="bold")
+    if plan.change_now is not None:
+        text.append(f" ({plan.change_now.reason})")
+    text.append("\n")
+    nxt = plan.next_raise()
+    if nxt is None:
+        text.append("No pre-warming needed", style="bold")
+        text.append(f" in the next {human_duration(tf.request.horizon_s)}.")
+        return text
+    wait = human_duration((nxt.at - plan.now).total_seconds())
+    text.append(f"Pre-warming starts at {nxt.at:%a %H:%M} UTC (in {wait})", style="bold green")
+    text.append(f": {nxt.reason}.")
+    later = [c for c in plan.changes if c.at > nxt.at]
+    if later:
+        steps = ", ".join(f"{c.at:%H:%M} {c.from_pods}→{c.to_pods}" for c in later[:12])
+        more = f" and {len(later) - 12} more" if len(later) > 12 else ""
+        text.append(f"\nThen: {steps}{more}.")
+    return text
+
+
+def render(tf: TargetForecast) -> Group:
+    return Group(summary_text(tf), Text(""), scores_table(tf), hourly_table(tf), prewarm_text(tf))

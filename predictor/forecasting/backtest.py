@@ -1,0 +1,163 @@
+"""Rolling-origin backtest of one forecaster on one history.
+
+An *origin* is a simulated "now": the model is fitted on the bins before it and forecasts from
+it. Only the bins whose lead time (bin start minus origin, seconds) lies between the first and
+the last of ``horizons_s`` are scored: anything sooner than the pre-warm lead time is too late
+to start a pod. The edges in between split the scored bins into horizon buckets that weigh the
+same in the ranking score whatever their number of bins, so the few bins right at the lead
+time count as much as the many hours after it.
+
+Pure: no clock (the caller passes ``timer``), no I/O. A NaN actual is skipped, never zero.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from predictor.errors import ForecastError
+from predictor.forecasting import metrics
+from predictor.forecasting.base import DAY_S, Forecaster
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which lead times a backtest scores and where its origins sit (all in seconds)."""
+
+    horizons_s: tuple[int, ...]  # bucket edges: scored lead times are [first, last)
+    folds: int
+    fold_spacing_s: int
+    #: How far before the end of the history the latest origin sits; None = the longest horizon.
+    #: One day, with a one-day spacing, scores the hours of the day that come next.
+    latest_origin_s: int | None = None
+
+    def __post_init__(self) -> None:
+        edges = self.horizons_s
+        if len(edges) < 2 or edges[0] < 0 or any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ForecastError(f"horizons_s must be >= 2 increasing lead times from 0 s, got {edges}")
+        if self.folds < 1 or self.fold_spacing_s <= 0:
+            raise ForecastError(
+                f"need folds >= 1 and fold_spacing_s > 0, got {self.folds}, {self.fold_spacing_s}"
+            )
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Pooled scores of one forecaster over every origin (see :mod:`predictor.forecasting.metrics`)."""
+
+    mae: float  # req/s, mean over horizon buckets of each bucket's mean absolute error: the ranking key
+    mase: float  # ``mae`` over the seasonal naive (one day) scale of the whole history
+    wape: float
+    coverage: float  # share of actuals <= the scored quantile
+    fit_s: float  # mean fit time per origin, seconds
+    points: int  # scored bins with an actual
+
+
+def step_seconds(history: pd.Series) -> int:
+    """The history's step in seconds, from its index ``freq`` (or the first difference)."""
+    index = history.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ForecastError("history needs a tz-aware DatetimeIndex (see predictor.sources.base)")
+    if index.freq is not None:
+        step = pd.Timedelta(index.freq).total_seconds()
+    elif len(index) >= 2:
+        step = (index[1] - index[0]).total_seconds()
+    else:
+        raise ForecastError("history has fewer than two bins; its step is unknown")
+    if step <= 0 or not float(step).is_integer():
+        raise ForecastError(f"history step must be a positive whole number of seconds, got {step}")
+    return int(step)
+
+
+def data_span_s(history: pd.Series, step_s: int) -> int:
+    """Seconds from the first present bin to the end of the last bin; 0 when every bin is NaN."""
+    present = history.index[history.notna().to_numpy()]
+    if len(present) == 0:
+        return 0
+    return int((history.index[-1] - present[0]).total_seconds()) + step_s
+
+
+def origins(history: pd.Series, window: Window, *, min_train_s: int) -> list[pd.Timestamp]:
+    """Up to ``window.folds`` origins, latest first, each with >= ``min_train_s`` of data before it.
+
+    The latest origin leaves the longest horizon (or ``latest_origin_s``, if longer) of history
+    after it, so every scored bin has an actual (or a NaN gap); earlier ones step back by
+    ``fold_spacing_s``, rounded to the step.
+    """
+    step_s = step_seconds(history)
+    present = history.index[history.notna().to_numpy()]
+    if len(present) == 0:
+        return []
+    end = history.index[-1] + pd.Timedelta(seconds=step_s)
+    spacing = pd.Timedelta(seconds=math.ceil(window.fold_spacing_s / step_s) * step_s)
+    back_s = max(window.horizons_s[-1], window.latest_origin_s or 0)
+    latest = end - pd.Timedelta(seconds=math.ceil(back_s / step_s) * step_s)
+    found = []
+    for k in range(window.folds):
+        origin = latest - k * spacing
+        if (origin - present[0]).total_seconds() < min_train_s:
+            break
+        found.append(origin)
+    return found
+
+
+def run(
+    forecaster: Forecaster,
+    history: pd.Series,
+    at: Sequence[pd.Timestamp],
+    window: Window,
+    *,
+    quantile: float,
+    seed: int,
+    timer: Callable[[], float],
+) -> BacktestResult:
+    """Fit ``forecaster`` at every origin in ``at`` and pool the scores of the scored bins.
+
+    Raises :class:`ForecastError` when the forecaster fails at any origin or returns a
+    non-finite or negative value, so that candidates are always compared on the same bins.
+    """
+    if not at:
+        raise ForecastError("a backtest needs at least one origin")
+    step_s = step_seconds(history)
+    edges = [math.ceil(h / step_s) for h in window.horizons_s]  # in steps from the origin
+    first, periods = edges[0], edges[-1]
+    actual_parts, mean_parts, upper_parts = [], [], []
+    fit_total = 0.0
+    for origin in at:
+        train = history.iloc[: history.index.searchsorted(origin)]  # a slice keeps ``freq``
+        started = timer()
+        fitted = forecaster.fit(train, seed=seed)
+        fit_total += timer() - started
+        forecast = fitted.predict(origin, periods, (quantile,))
+        mean = np.asarray(forecast.mean, dtype=float)
+        upper = np.asarray(forecast.quantile(quantile), dtype=float)
+        if len(mean) != periods or len(upper) != periods:
+            raise ForecastError(f"{forecaster.kind} returned {len(mean)} steps, asked for {periods}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(upper))) or np.any(mean < 0):
+            raise ForecastError(f"{forecaster.kind} returned non-finite or negative values")
+        index = pd.date_range(origin, periods=periods, freq=f"{step_s}s")
+        actual = history.reindex(index).to_numpy(dtype=float)
+        actual_parts.append(actual[first:])
+        mean_parts.append(mean[first:])
+        upper_parts.append(upper[first:])
+    actual = np.concatenate(actual_parts)
+    mean = np.concatenate(mean_parts)
+    errors = np.abs(actual - mean)  # NaN where the actual is missing
+    lead = np.tile(np.arange(first, periods), len(at))
+    buckets = [errors[(lead >= lo) & (lead < hi)] for lo, hi in itertools.pairwise(edges)]
+    present = [b[~np.isnan(b)] for b in buckets]
+    mae = float(np.mean([b.mean() for b in present if b.size])) if any(b.size for b in present) else math.nan
+    scale = metrics.naive_scale(history.to_numpy(dtype=float), metrics.season_steps(DAY_S, step_s))
+    return BacktestResult(
+        mae=mae,
+        mase=mae / scale if np.isfinite(scale) and scale > 0 else math.nan,
+        wape=metrics.wape(actual, mean),
+        coverage=metrics.coverage(actual, np.concatenate(upper_parts)),
+        fit_s=fit_total / len(at),
+        points=int(np.sum(~np.isnan(actual))),
+    )

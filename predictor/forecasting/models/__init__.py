@@ -1,0 +1,1 @@
+"""Forecaster families, one module each; :mod:`predictor.forecasting.registry` lists them."""

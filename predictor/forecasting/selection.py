@@ -1,0 +1,244 @@
+"""Automatic model choice (``model: auto``), per target.
+
+Each candidate runs a rolling-origin backtest on the target's own history
+(:mod:`predictor.forecasting.backtest`), scored on the bins whose lead time lies between the
+pre-warm lead time and a few hours (``min_horizon_s``/``max_horizon_s``). The candidate with the
+lowest mean absolute error wins and is refitted on the whole history. Every candidate's scores
+are kept, including the ones that were skipped or failed, with the reason.
+
+Fallback to seasonal naive (daily), with the reason recorded:
+
+- under 2 days of history: no backtest at all;
+- weekly candidates (those declaring >= 1 week of ``min_history_s``, or listed in
+  ``weekly_kinds``) are not candidates under 2 weeks of history;
+- a candidate that raises (or returns non-finite values) at any origin is out;
+- when no candidate beats seasonal naive by at least ``min_gain``, seasonal naive is kept: a
+  small backtest win is noise, and the simplest model is the most robust one;
+- when the winner fails to refit, the next best is tried, then seasonal naive.
+
+Cost, and why the defaults are what they are. The budget is a median of 0.5 s per target
+(28 days at 5-minute steps, one core) for the backtest plus the final fit. A backtest costs
+``folds`` fits per candidate, so only fast candidates are in the default set: the two seasonal
+naive models (about a millisecond each) and the harmonic regression (tens of milliseconds).
+Holt-Winters, MSTL and Prophet each take 0.3-2 s per fit, so with 6 folds one of them alone
+would blow the budget several times over; they stay selectable explicitly (``model: prophet``)
+or by listing them in ``candidates``. Six folds spaced 27 hours apart cover six days of the week
+and rotate through the hours of the day, so a weekly effect (Monday after Sunday) and both the
+ramp and the peak show up in the score. See ``bench/RESULTS.md`` for the measurements.
+
+Pure: no wall clock (``timer`` is injected and only measures fit time), no I/O. Same history,
+settings and seed -> the same choice and the same scores (except the measured ``fit_s``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from predictor.errors import ForecastError
+from predictor.forecasting import backtest
+from predictor.forecasting.base import DAY_S, WEEK_S, FittedModel, Forecaster
+
+FALLBACK = "seasonal_naive"
+DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_weekly", "harmonic")
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """How ``model: auto`` chooses. Durations in seconds."""
+
+    #: Forecaster kinds to compare; the fallback is always compared too.
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES
+    #: Scored lead times: from the first (the pre-warm lead time: cold start + margin) up to the
+    #: last (exclusive); the edges between make buckets that weigh the same in the score.
+    horizons_s: tuple[int, ...] = (15 * 60, 3600, 4 * 3600)
+    #: Backtest origins; each costs one fit per candidate.
+    folds: int = 6
+    #: Distance between origins; a day plus a few hours rotates the scored hours of the day.
+    fold_spacing_s: int = DAY_S + 3 * 3600
+    #: The latest origin sits this far before the end of the history (None: the longest horizon).
+    latest_origin_s: int | None = None
+    #: A candidate must beat seasonal naive's error by this share to replace it (0.02 = 2%).
+    min_gain: float = 0.02
+    #: Below this much history, seasonal naive (daily) is used without a backtest.
+    min_history_s: int = 2 * DAY_S
+    #: Weekly candidates need this much history.
+    weekly_min_history_s: int = 2 * WEEK_S
+    #: Kinds treated as weekly whatever their ``min_history_s``.
+    weekly_kinds: frozenset[str] = frozenset({"seasonal_naive_weekly"})
+    #: Quantile whose coverage is reported (0.9 -> share of actuals <= p90).
+    quantile: float = 0.9
+
+    def window(self) -> backtest.Window:
+        return backtest.Window(tuple(self.horizons_s), self.folds, self.fold_spacing_s, self.latest_origin_s)
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """One candidate's backtest; ``status`` is ``ok``, ``failed`` or ``skipped`` (then ``error`` says why)."""
+
+    kind: str
+    status: str
+    mase: float = math.nan  # against seasonal naive (one day) on the target's history
+    wape: float = math.nan  # sum|error| / sum|actual|
+    coverage: float = math.nan  # share of actuals <= the ``quantile`` forecast
+    mae: float = math.nan  # req/s, the ranking key
+    fit_s: float = math.nan  # mean seconds per backtest fit
+    folds: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome: the chosen kind, its model fitted on the whole history, and every score."""
+
+    kind: str
+    model: FittedModel
+    scores: Mapping[str, CandidateScore]
+    fallback_reason: str | None = None
+    origins: tuple[pd.Timestamp, ...] = field(default=())
+
+
+def default_forecasters(kinds: tuple[str, ...]) -> dict[str, Forecaster]:
+    """Forecasters with their default settings, from the registry (ForecastError if a kind is unknown)."""
+    from predictor.forecasting import registry  # imported here: the registry imports every model
+
+    return {kind: registry.make_forecaster(kind) for kind in kinds}
+
+
+def _is_weekly(kind: str, forecaster: Forecaster, settings: SelectionSettings) -> bool:
+    return kind in settings.weekly_kinds or forecaster.min_history_s >= WEEK_S
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / DAY_S:.1f} d"
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def select_model(
+    history: pd.Series,
+    *,
+    settings: SelectionSettings | None = None,
+    forecasters: Mapping[str, Forecaster] | None = None,
+    seed: int = 0,
+    timer: Callable[[], float] = time.perf_counter,
+) -> Selection:
+    """Choose and fit a model for one target's ``history`` (req/s, see :mod:`predictor.sources.base`).
+
+    ``forecasters`` maps a kind to its forecaster (default: the registry's, default settings);
+    it must hold every candidate and the fallback. Raises :class:`ForecastError` only when even
+    seasonal naive cannot be fitted (e.g. less than a day of data).
+    """
+    settings = settings or SelectionSettings()
+    kinds = tuple(dict.fromkeys((*settings.candidates, FALLBACK)))
+    if forecasters is None:
+        forecasters = default_forecasters(kinds)
+    missing = [kind for kind in kinds if kind not in forecasters]
+    if missing:
+        raise ForecastError(f"no forecaster given for {missing}")
+    window = settings.window()
+    step_s = backtest.step_seconds(history)
+    span_s = backtest.data_span_s(history, step_s)
+    scores: dict[str, CandidateScore] = {}
+
+    if span_s < settings.min_history_s:
+        reason = f"history is {_days(span_s)}, under {_days(settings.min_history_s)}: no backtest"
+        scores = {kind: CandidateScore(kind, "skipped", error=reason) for kind in kinds}
+        return _refit([], scores, forecasters, history, seed, reason, ())
+
+    eligible = []
+    for kind in kinds:
+        forecaster = forecasters[kind]
+        need = max(forecaster.min_history_s, settings.min_history_s)
+        if _is_weekly(kind, forecaster, settings):
+            need = max(need, settings.weekly_min_history_s)
+        if span_s < need:
+            scores[kind] = CandidateScore(kind, "skipped", error=f"needs {_days(need)} of history")
+        else:
+            eligible.append(kind)
+
+    # All candidates share the origins; one whose own minimum leaves no origin is dropped.
+    at: list[pd.Timestamp] = []
+    while eligible:
+        min_train_s = max(max(forecasters[k].min_history_s for k in eligible), DAY_S)
+        at = backtest.origins(history, window, min_train_s=min_train_s)
+        if at:
+            break
+        greediest = max(eligible, key=lambda k: (forecasters[k].min_history_s, k == FALLBACK))
+        eligible.remove(greediest)
+        scores[greediest] = CandidateScore(
+            greediest, "skipped", error=f"history too short for one backtest origin ({_days(span_s)})"
+        )
+
+    for kind in eligible:
+        try:
+            result = backtest.run(
+                forecasters[kind], history, at, window, quantile=settings.quantile, seed=seed, timer=timer
+            )
+        except Exception as exc:  # any failing candidate is out, never the whole target
+            scores[kind] = CandidateScore(kind, "failed", folds=len(at), error=_describe(exc))
+            continue
+        scores[kind] = CandidateScore(
+            kind,
+            "ok",
+            mase=result.mase,
+            wape=result.wape,
+            coverage=result.coverage,
+            mae=result.mae,
+            fit_s=result.fit_s,
+            folds=len(at),
+        )
+    scores = {kind: scores[kind] for kind in kinds}  # report in the configured order
+
+    ranked, reason = _rank(scores, settings)
+    return _refit(ranked, scores, forecasters, history, seed, reason, tuple(at))
+
+
+def _rank(scores: Mapping[str, CandidateScore], settings: SelectionSettings) -> tuple[list[str], str | None]:
+    """Kinds in the order to try (best first) and the reason when seasonal naive is forced first."""
+    ok = [s for s in scores.values() if s.status == "ok" and np.isfinite(s.mae)]
+    if not ok:
+        failed = [s.kind for s in scores.values() if s.status == "failed"]
+        why = f"failed: {', '.join(failed)}" if failed else "no scored bins with data"
+        return [], f"no candidate could be backtested ({why})"
+    ranked = [s.kind for s in sorted(ok, key=lambda s: (s.mae, s.kind != FALLBACK, s.kind))]
+    naive = scores[FALLBACK]
+    if (
+        naive.status == "ok"
+        and ranked[0] != FALLBACK
+        and scores[ranked[0]].mae > naive.mae * (1 - settings.min_gain)
+    ):
+        reason = f"{ranked[0]} beat seasonal naive by under {settings.min_gain:.0%}"
+        return [FALLBACK, *(k for k in ranked if k != FALLBACK)], reason
+    return ranked, None
+
+
+def _refit(
+    ranked: list[str],
+    scores: dict[str, CandidateScore],
+    forecasters: Mapping[str, Forecaster],
+    history: pd.Series,
+    seed: int,
+    reason: str | None,
+    at: tuple[pd.Timestamp, ...],
+) -> Selection:
+    """Fit the best kind that fits on the whole history; seasonal naive is the last resort."""
+    for kind in [*ranked, *([] if FALLBACK in ranked else [FALLBACK])]:
+        try:
+            model = forecasters[kind].fit(history, seed=seed)
+        except Exception as exc:  # any failure falls through to the next best
+            if kind == FALLBACK:
+                raise ForecastError(f"seasonal naive cannot be fitted either: {_describe(exc)}") from exc
+            scores[kind] = replace(scores[kind], status="failed", error=f"refit: {_describe(exc)}")
+            reason = f"{kind} failed to refit on the whole history"
+            continue
+        return Selection(kind, model, scores, reason, at)
+    raise AssertionError("unreachable: the fallback either fits or raises")

@@ -1,0 +1,162 @@
+"""Fitted models on disk: one versioned JSON file per target in the state directory.
+
+A restarted daemon loads them and forecasts before Prometheus answers. The file holds plain
+JSON only (no pickles): the metadata of :class:`ModelArtifact` and the model's ``to_state()``.
+Writes are atomic (a temporary file in the same directory, fsync, then ``os.replace``), so a
+crash leaves either the old file or the new one, never half of one.
+
+Schema history (``schema_version``):
+
+- 1: ``kind``, ``trained_at``, ``data_start``, ``data_end`` (ISO 8601, UTC), ``step_s``,
+  ``scores`` (free-form JSON from model selection), ``model`` (the fitted model's state).
+
+A file with a newer version than this code, an unknown model kind or broken JSON raises
+:class:`ForecastError`. Golden files in ``tests/golden/models/`` keep old versions loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from predictor.errors import ForecastError
+from predictor.forecasting import registry
+from predictor.forecasting.base import FittedModel
+
+SCHEMA_VERSION = 1
+SUFFIX = ".model.json"
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A fitted model and what it was trained on.
+
+    ``trained_at`` is given by the caller (forecasting never reads the clock); ``data_start``
+    and ``data_end`` bound the training history ``[start, end)``; ``step_s`` is its resolution
+    in seconds; ``scores`` holds backtest scores (JSON types only), e.g. per candidate model.
+    """
+
+    kind: str
+    trained_at: pd.Timestamp
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+    step_s: int
+    model: FittedModel
+    scores: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The document written to disk (current schema)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "trained_at": _iso(self.trained_at, "trained_at"),
+            "data_start": _iso(self.data_start, "data_start"),
+            "data_end": _iso(self.data_end, "data_end"),
+            "step_s": int(self.step_s),
+            "scores": self.scores,
+            "model": self.model.to_state(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any, *, source: str = "artifact") -> ModelArtifact:
+        """Rebuild an artifact from :meth:`to_json` output of this or an older schema."""
+        if not isinstance(doc, dict):
+            raise ForecastError(f"{source}: not a model artifact (expected a JSON object)")
+        version = doc.get("schema_version")
+        if not isinstance(version, int) or version < 1:
+            raise ForecastError(f"{source}: missing or invalid schema_version {version!r}")
+        if version > SCHEMA_VERSION:
+            raise ForecastError(
+                f"{source}: schema_version {version} is newer than this predictor supports "
+                f"({SCHEMA_VERSION}); upgrade predictor or delete the file to retrain"
+            )
+        kind = doc.get("kind")
+        model_class = registry.fitted_model_class(str(kind))  # ForecastError if unknown
+        try:
+            return cls(
+                kind=str(kind),
+                trained_at=_timestamp(doc["trained_at"]),
+                data_start=_timestamp(doc["data_start"]),
+                data_end=_timestamp(doc["data_end"]),
+                step_s=int(doc["step_s"]),
+                scores=dict(doc.get("scores") or {}),
+                model=model_class.from_state(doc["model"]),
+                schema_version=version,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ForecastError(f"{source}: invalid model artifact: {e!r}") from e
+
+
+class ModelStore:
+    """Model artifacts in ``state_dir``, one file per target name."""
+
+    def __init__(self, state_dir: str | os.PathLike[str]):
+        self.state_dir = Path(state_dir)
+
+    def path(self, target_name: str) -> Path:
+        """The file of ``target_name``; unsafe characters are replaced and a hash keeps names apart."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", target_name).lstrip(".") or "_"
+        if safe != target_name:
+            safe += "-" + hashlib.sha256(target_name.encode()).hexdigest()[:8]
+        return self.state_dir / f"{safe}{SUFFIX}"
+
+    def save(self, target_name: str, artifact: ModelArtifact) -> Path:
+        """Write ``artifact`` atomically; returns the file written."""
+        try:
+            text = json.dumps(artifact.to_json(), allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as e:
+            raise ForecastError(f"{target_name}: artifact is not plain JSON: {e}") from e
+        target = self.path(target_name)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=f".{target.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as e:
+            raise ForecastError(f"{target_name}: cannot write {target}: {e}") from e
+        return target
+
+    def load(self, target_name: str) -> ModelArtifact | None:
+        """The stored artifact, or None if there is none; ForecastError if it cannot be read."""
+        target = self.path(target_name)
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ForecastError(f"{target_name}: cannot read {target}: {e}") from e
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ForecastError(f"{target_name}: corrupt model file {target}: {e}") from e
+        return ModelArtifact.from_json(doc, source=str(target))
+
+
+def _iso(value: pd.Timestamp, name: str) -> str:
+    ts = pd.Timestamp(value)
+    if ts.tz is None:
+        raise ForecastError(f"{name} must be tz-aware, got {value}")
+    return ts.tz_convert("UTC").isoformat()
+
+
+def _timestamp(text: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(str(text))
+    if ts.tz is None:
+        raise ValueError(f"timestamp without a time zone: {text}")
+    return ts.tz_convert("UTC")

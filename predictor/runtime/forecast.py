@@ -1,0 +1,133 @@
+"""Forecast and plan one target from its history, as of a given ``now``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from predictor.capacity import PodModel
+from predictor.errors import ForecastError
+from predictor.forecasting import registry
+from predictor.forecasting.base import DAY_S, Forecast
+from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
+from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, StepRules, plan_floor
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    """Everything needed to forecast and plan one target (units in the names)."""
+
+    name: str
+    model: str
+    quantile: float
+    horizon_s: int
+    step_s: int
+    train_days: float
+    pod: PodModel
+    utilization: float
+    buffer: float
+    cold_start: ColdStart
+    margin_s: float
+    bounds: Bounds
+    rules: StepRules
+
+    @property
+    def lead_time_s(self) -> float:
+        return self.cold_start.lead_time_s(self.margin_s)
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        """The quantiles predicted: p50, p90, p95 and the one that sizes the floor."""
+        return tuple(sorted({0.5, 0.9, 0.95, self.quantile}))
+
+
+@dataclass(frozen=True)
+class TargetForecast:
+    """The outcome for one target: the model and its scores, the forecast, and the plan."""
+
+    request: ForecastRequest
+    now: pd.Timestamp
+    history: pd.Series
+    kind: str
+    scores: Mapping[str, CandidateScore]
+    fallback_reason: str | None
+    forecast: Forecast
+    plan: Plan
+
+
+def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:
+    """The bins of ``history`` that end at or before ``now``, at most ``train_days`` of them."""
+    step = pd.Timedelta(history.index.freq) if history.index.freq is not None else pd.Timedelta(0)
+    start = now - pd.Timedelta(seconds=train_days * DAY_S)
+    window = history[(history.index >= start) & (history.index + step <= now)]
+    if window.notna().sum() == 0:
+        raise ForecastError(f"no history before {now:%Y-%m-%d %H:%M} UTC in the {train_days:g}-day window")
+    return window
+
+
+def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 0) -> Selection:
+    """``model: auto`` runs the backtest; a named model is fitted as asked, with scores for context.
+
+    The scores are computed at the horizons that matter for pre-warming: from the lead time, in
+    two buckets of equal weight, up to 45 minutes past it and up to about four hours past it.
+    """
+    lead = int(request.lead_time_s)
+    settings = SelectionSettings(horizons_s=(lead, lead + 2_700, lead + 13_500), quantile=request.quantile)
+    if request.model == AUTO:
+        return select_model(history, settings=settings, seed=seed)
+    registry.make_forecaster(request.model)  # unknown names fail here, clearly
+    selection = select_model(history, settings=replace(settings, candidates=(request.model,)), seed=seed)
+    if selection.kind == request.model:
+        return selection
+    try:
+        model = registry.make_forecaster(request.model).fit(history, seed=seed)
+    except ForecastError as e:
+        return replace(selection, fallback_reason=f"{request.model} could not be fitted: {e}")
+    return replace(selection, kind=request.model, model=model, fallback_reason=None)
+
+
+def forecast_target(
+    history: pd.Series,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    *,
+    state: FloorState | None = None,
+    seed: int = 0,
+) -> TargetForecast:
+    """Train on the history before ``now``, forecast from ``now``, and plan the floor.
+
+    ``state`` is the floor in force (default: the baseline, nothing raised yet).
+    """
+    train = training_window(history, now, request.train_days)
+    selection = choose_and_fit(train, request, seed=seed)
+    step = pd.Timedelta(seconds=request.step_s)
+    start = now.floor(step)
+    periods = math.ceil((request.horizon_s + request.lead_time_s) / request.step_s) + 1
+    forecast = selection.model.predict(start, periods, request.quantiles)
+    plan = plan_floor(
+        Demand(forecast.index, forecast.quantile(request.quantile), request.quantile),
+        request.pod,
+        utilization=request.utilization,
+        buffer=request.buffer,
+        cold_start=request.cold_start,
+        margin_s=request.margin_s,
+        bounds=request.bounds,
+        rules=request.rules,
+        state=state or FloorState(request.bounds.baseline),
+        now=now,
+    )
+    return TargetForecast(
+        request=request,
+        now=now,
+        history=train,
+        kind=selection.kind,
+        scores=selection.scores,
+        fallback_reason=selection.fallback_reason,
+        forecast=forecast,
+        plan=plan,
+    )

@@ -1,0 +1,61 @@
+"""From the configuration to what the runtime needs: a forecast request and a history source."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from predictor.capacity import pod_model
+from predictor.config import Settings, TargetSettings
+from predictor.errors import ConfigError
+from predictor.forecasting.base import DAY_S
+from predictor.planning import Bounds, StepRules, configured_cold_start
+from predictor.runtime.forecast import ForecastRequest
+from predictor.sources.base import HistorySource
+from predictor.sources.files import FileSource
+from predictor.sources.prometheus import PrometheusSource
+
+
+def find_target(settings: Settings, name: str) -> TargetSettings:
+    """The target called ``name``, or a ConfigError listing the configured names."""
+    for target in settings.targets:
+        if target.name == name:
+            return target
+    known = ", ".join(t.name for t in settings.targets) or "none configured"
+    raise ConfigError(f"no target named {name!r} (targets: {known})")
+
+
+def request_for(target: TargetSettings, *, bounds: Bounds) -> ForecastRequest:
+    """The forecast request a target's settings describe; ``bounds`` come from its ScaledObject."""
+    policy = target.policy
+    cold = target.cold_start
+    return ForecastRequest(
+        name=target.name,
+        model=policy.model,
+        quantile=policy.forecast_quantile,
+        horizon_s=policy.horizon_s,
+        step_s=policy.model_step_s,
+        train_days=policy.history_window_days,
+        pod=pod_model(target.capacity, target.role),
+        utilization=policy.utilization_target,
+        buffer=policy.spike_buffer,
+        cold_start=configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s),
+        margin_s=policy.lead_time_margin_s,
+        bounds=Bounds(bounds.baseline, bounds.max_replicas, policy.max_replicas_cap or bounds.cap),
+        rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+    )
+
+
+def source_for(settings: Settings, target: TargetSettings) -> HistorySource:
+    """Prometheus for a target with a query, the file for a target with ``history_file``."""
+    if target.history_file is not None:
+        return FileSource(
+            target.history_file, value_column=target.history_value_column, counts=target.history_counts
+        )
+    assert target.query is not None  # the settings guarantee one of the two
+    return PrometheusSource(settings.prometheus, target.query)
+
+
+def read_history(source: HistorySource, now: pd.Timestamp, request: ForecastRequest) -> pd.Series:
+    """The training window before ``now`` at the model step."""
+    start = (now - pd.Timedelta(seconds=request.train_days * DAY_S)).floor(f"{request.step_s}s")
+    return source.fetch(start, now, request.step_s)

@@ -1,0 +1,233 @@
+"""``model: auto``: the backtest picks the model whose answer is known, falls back, keeps every score.
+
+Most tests use small fakes at our own Forecaster interface (a seasonal lag copy, an oracle, a
+failing model) so that the right answer is known exactly; one test runs the real registry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictor.errors import ForecastError
+from predictor.forecasting import registry, selection
+from predictor.forecasting.base import DAY_S, DEFAULT_QUANTILES, WEEK_S, FittedModel, Forecast, Forecaster
+from predictor.forecasting.selection import FALLBACK, SelectionSettings
+from predictor.sources.synthetic import synthetic_trace
+
+STEP_S = 300
+
+
+class CopyModel(FittedModel):
+    """Repeats the value seen ``lag_s`` earlier (or a known ``truth``); p90 = 1.2 x mean."""
+
+    kind: ClassVar[str] = "copy"
+
+    def __init__(self, history: pd.Series, lag_s: int, truth: pd.Series | None, scale: float):
+        self.history, self.lag, self.truth, self.scale = history, pd.Timedelta(seconds=lag_s), truth, scale
+
+    def predict(
+        self, start: pd.Timestamp, periods: int, quantiles: Sequence[float] = DEFAULT_QUANTILES
+    ) -> Forecast:
+        index = pd.date_range(start, periods=periods, freq=f"{STEP_S}s")
+        if self.truth is not None:
+            values = self.truth.reindex(index).fillna(0.0).to_numpy()
+        else:
+            end = self.history.index[-1]
+            source = [t - self.lag * math.ceil((t - end) / self.lag) for t in index]
+            values = self.history.reindex(source).fillna(self.history.mean()).to_numpy() * self.scale
+        return Forecast(index, values, {q: values * (1 + q - 0.5) for q in quantiles}, self.kind)
+
+    def to_state(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FittedModel:
+        raise NotImplementedError
+
+
+class CopyForecaster(Forecaster):
+    """A seasonal naive fake; ``truth`` makes it an oracle, ``fails`` decides when fit raises."""
+
+    kind: ClassVar[str] = "copy"
+
+    def __init__(
+        self,
+        lag_s: int = DAY_S,
+        *,
+        min_history_s: int = DAY_S,
+        truth: pd.Series | None = None,
+        fails: Callable[[pd.Series], bool] = lambda history: False,
+        scale: float = 1.0,
+    ):
+        self.lag_s, self.min_history_s, self.truth, self.fails, self.scale = (
+            lag_s,
+            min_history_s,
+            truth,
+            fails,
+            scale,
+        )
+
+    def fit(self, history: pd.Series, *, seed: int = 0) -> FittedModel:
+        if self.fails(history):
+            raise ForecastError("boom: this fake always fails here")
+        return CopyModel(history, self.lag_s, self.truth, self.scale)
+
+
+def weekly_trace(days: float, *, seed: int = 0) -> pd.Series:
+    # Ends on a Tuesday evening, so the backtest origins see Saturday, Sunday and Monday.
+    return synthetic_trace(days=days, step_s=STEP_S, weekend_factor=0.3, noise=0.03, bursts=0, seed=seed)
+
+
+def fakes(**extra: Forecaster) -> dict[str, Forecaster]:
+    return {
+        FALLBACK: CopyForecaster(DAY_S),
+        "seasonal_naive_weekly": CopyForecaster(WEEK_S, min_history_s=WEEK_S),
+        **extra,
+    }
+
+
+def settings(*extra: str, **changes: Any) -> SelectionSettings:
+    return SelectionSettings(candidates=(FALLBACK, "seasonal_naive_weekly", *extra), **changes)
+
+
+def no_clock() -> float:
+    return 0.0
+
+
+def test_weekly_pattern_picks_the_weekly_model_and_keeps_every_score():
+    history = weekly_trace(23)
+    result = selection.select_model(history, settings=settings(), forecasters=fakes(), timer=no_clock)
+
+    assert result.kind == "seasonal_naive_weekly"
+    assert result.fallback_reason is None
+    assert list(result.scores) == [FALLBACK, "seasonal_naive_weekly"]
+    weekly, daily = result.scores["seasonal_naive_weekly"], result.scores[FALLBACK]
+    assert weekly.status == daily.status == "ok"
+    assert weekly.mase < 0.8 * daily.mase
+    assert weekly.wape < daily.wape
+    assert 0.0 <= weekly.coverage <= 1.0
+    assert weekly.folds == len(result.origins) == SelectionSettings().folds
+    assert result.model.predict(history.index[-1], 3).mean.shape == (3,)
+
+
+def test_origins_are_spaced_and_leave_the_longest_horizon_scored():
+    history = weekly_trace(23)
+    s = settings(folds=3, fold_spacing_s=DAY_S, horizons_s=(900, 2 * 3600))
+    result = selection.select_model(history, settings=s, forecasters=fakes(), timer=no_clock)
+    end = history.index[-1] + pd.Timedelta(seconds=STEP_S)
+    assert list(result.origins) == [end - pd.Timedelta(hours=2) - k * pd.Timedelta(days=1) for k in range(3)]
+
+
+def test_a_small_win_keeps_seasonal_naive():
+    history = weekly_trace(23)
+    measured = selection.select_model(history, settings=settings(min_gain=0.0), forecasters=fakes())
+    weekly, daily = measured.scores["seasonal_naive_weekly"].mae, measured.scores[FALLBACK].mae
+    gain = 1 - weekly / daily
+    assert gain > 0
+
+    result = selection.select_model(history, settings=settings(min_gain=gain + 0.01), forecasters=fakes())
+    assert result.kind == FALLBACK
+    assert "seasonal_naive_weekly beat seasonal naive by under" in result.fallback_reason
+
+
+def test_under_two_days_falls_back_to_daily_naive_without_a_backtest():
+    history = weekly_trace(1.5)
+    result = selection.select_model(history, settings=settings(), forecasters=fakes())
+    assert result.kind == FALLBACK
+    assert "under 2.0 d" in result.fallback_reason
+    assert {s.status for s in result.scores.values()} == {"skipped"}
+    assert result.origins == ()
+    assert isinstance(result.model, CopyModel)
+
+
+def test_weekly_models_are_not_candidates_under_two_weeks():
+    history = weekly_trace(10)
+    oracle = CopyForecaster(truth=history, min_history_s=WEEK_S)  # would win if it ran
+    s = settings("weekly_oracle", weekly_kinds=frozenset({"seasonal_naive_weekly"}))
+    result = selection.select_model(history, settings=s, forecasters=fakes(weekly_oracle=oracle))
+    assert result.kind == FALLBACK
+    for kind in ("seasonal_naive_weekly", "weekly_oracle"):  # by name, and by its declared history
+        assert result.scores[kind].status == "skipped"
+        assert "needs 14.0 d" in result.scores[kind].error
+    assert result.scores[FALLBACK].status == "ok"
+
+
+def test_a_failing_candidate_is_out_with_its_error_and_the_rest_still_compete():
+    history = weekly_trace(23)
+    broken = CopyForecaster(fails=lambda h: True)
+    result = selection.select_model(history, settings=settings("broken"), forecasters=fakes(broken=broken))
+    assert result.kind == "seasonal_naive_weekly"
+    assert result.scores["broken"].status == "failed"
+    assert "ForecastError: boom" in result.scores["broken"].error
+    assert math.isnan(result.scores["broken"].mase)
+
+
+def test_a_winner_that_fails_to_refit_gives_way_to_the_next_best():
+    history = weekly_trace(23)
+    full = len(history)
+    oracle = CopyForecaster(truth=history, fails=lambda h: len(h) == full)  # perfect, until the final fit
+    result = selection.select_model(history, settings=settings("oracle"), forecasters=fakes(oracle=oracle))
+    assert result.scores["oracle"].status == "failed"
+    assert result.scores["oracle"].mase == 0.0  # the backtest score is kept
+    assert result.scores["oracle"].error.startswith("refit: ForecastError")
+    assert result.kind == "seasonal_naive_weekly"
+    assert result.fallback_reason == "oracle failed to refit on the whole history"
+
+
+def test_every_candidate_failing_falls_back_to_daily_naive():
+    history = weekly_trace(23)
+    broken = fakes(seasonal_naive_weekly=CopyForecaster(WEEK_S, fails=lambda h: True))
+    broken[FALLBACK] = CopyForecaster(fails=lambda h: len(h) < len(history))  # backtest only
+    result = selection.select_model(history, settings=settings(), forecasters=broken)
+    assert result.kind == FALLBACK
+    assert "no candidate could be backtested" in result.fallback_reason
+    assert {s.status for s in result.scores.values()} == {"failed"}
+
+
+def test_when_even_seasonal_naive_cannot_fit_the_error_is_ours():
+    history = weekly_trace(23)
+    never = CopyForecaster(fails=lambda h: True)
+    always = fakes(**{FALLBACK: never, "seasonal_naive_weekly": never})
+    with pytest.raises(ForecastError, match="seasonal naive cannot be fitted"):
+        selection.select_model(history, settings=settings(), forecasters=always)
+
+
+def test_non_finite_forecasts_fail_the_candidate():
+    history = weekly_trace(23)
+    nan_model = CopyForecaster(scale=float("nan"))
+    result = selection.select_model(history, settings=settings("nan"), forecasters=fakes(nan=nan_model))
+    assert result.scores["nan"].status == "failed"
+    assert "non-finite" in result.scores["nan"].error
+
+
+def test_same_history_and_seed_give_the_same_choice_and_scores():
+    history = weekly_trace(23)
+    first = selection.select_model(history, settings=settings(), forecasters=fakes(), seed=7, timer=no_clock)
+    again = selection.select_model(history, settings=settings(), forecasters=fakes(), seed=7, timer=no_clock)
+    assert first.kind == again.kind
+    assert first.scores == again.scores
+
+
+def test_bad_settings_and_missing_forecasters_are_clear_errors():
+    history = weekly_trace(3)
+    for horizons in ((3600, 900), (900,), (-60, 900)):
+        with pytest.raises(ForecastError, match="horizons_s must be"):
+            selection.select_model(history, settings=settings(horizons_s=horizons), forecasters=fakes())
+    with pytest.raises(ForecastError, match="no forecaster given"):
+        selection.select_model(history, settings=settings("absent"), forecasters=fakes())
+
+
+def test_real_models_find_the_weekly_pattern():
+    assert set(SelectionSettings().candidates) <= set(registry.FORECASTERS)
+    history = weekly_trace(21, seed=3)
+    result = selection.select_model(history, seed=0)
+    assert result.kind != FALLBACK, result.scores
+    assert result.scores[result.kind].mase < result.scores[FALLBACK].mase
+    forecast = result.model.predict(history.index[-1] + pd.Timedelta(seconds=STEP_S), 12)
+    assert np.all(np.isfinite(forecast.mean))

@@ -1,0 +1,138 @@
+"""`predictor forecast` on a synthetic history written to disk, through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from predictor.cli.main import app
+from predictor.sources.synthetic import synthetic_trace
+
+runner = CliRunner()
+AT = "2026-01-22T05:00"  # a Thursday before the morning ramp; data starts Monday 2026-01-05
+
+
+@pytest.fixture(scope="module")
+def history_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("history") / "chat.csv"
+    trace = synthetic_trace(days=21, step_s=300, seed=3)
+    trace.rename("requests").to_csv(path, index_label="timestamp")
+    return path
+
+
+def forecast_json(*args: str) -> dict:
+    result = runner.invoke(app, ["forecast", *args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_follows_the_documented_schema(history_csv):
+    out = forecast_json("--history", str(history_csv), "--at", AT, "--peak-pods", "20", "--horizon", "6h")
+    assert out["schema"] == "predictor.forecast/v1"
+    assert out["generated_at"] == "2026-01-22T05:00:00Z"
+    assert out["model"] in out["scores"]
+    assert out["trained_on"]["end"] == "2026-01-22T04:55:00Z"  # nothing at or after --at
+    points = out["points"]
+    assert points[0]["t"] == "2026-01-22T05:00:00Z"
+    assert len(points) >= 6 * 12  # six hours of 5-minute steps
+    for p in points:
+        assert 0 <= p["p50"] <= p["p90"] <= p["p95"]
+        assert isinstance(p["pods"], int)
+    planned = [p for p in points if p["floor"] is not None]
+    assert all(p["floor"] >= p["pods"] for p in planned)  # the floor covers what the p90 needs, early
+    for kind, score in out["scores"].items():
+        assert score["status"] in {"ok", "skipped", "failed"}, kind
+
+
+def test_prewarming_starts_before_the_morning_peak(history_csv):
+    out = forecast_json("--history", str(history_csv), "--at", AT, "--peak-pods", "20", "--cold-start", "10m")
+    prewarm = out["prewarm"]
+    assert prewarm is not None and prewarm["kind"] == "raise"
+    at = pd.Timestamp(prewarm["at"])
+    assert pd.Timestamp(AT, tz="UTC") < at < pd.Timestamp("2026-01-22T09:00", tz="UTC")
+    assert "cold start 10 min" in prewarm["reason"]
+    assert out["lead_time_s"] == 600 + 120
+
+
+def test_at_uses_only_the_data_before_it(history_csv, tmp_path):
+    # Poison everything from --at on: the forecast must not change.
+    frame = pd.read_csv(history_csv)
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    frame.loc[stamps >= pd.Timestamp(AT, tz="UTC"), "requests"] = 1e6
+    poisoned = tmp_path / "poisoned.csv"
+    frame.to_csv(poisoned, index=False)
+    args = ("--at", AT, "--peak-pods", "20", "--model", "harmonic")
+    clean = forecast_json("--history", str(history_csv), *args)
+    dirty = forecast_json("--history", str(poisoned), *args)
+    assert [p["p90"] for p in clean["points"]] == [p["p90"] for p in dirty["points"]]
+
+
+def test_a_named_model_is_used_and_still_scored(history_csv):
+    out = forecast_json(
+        "--history", str(history_csv), "--at", AT, "--model", "seasonal_naive", "--peak-pods", "10"
+    )
+    assert out["model"] == "seasonal_naive"
+    assert out["scores"]["seasonal_naive"]["status"] == "ok"
+
+
+def test_table_output_and_plot(history_csv, tmp_path):
+    png = tmp_path / "forecast.png"
+    result = runner.invoke(
+        app,
+        ["forecast", "--history", str(history_csv), "--at", AT, "--peak-pods", "20", "--plot", str(png)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    for text in ("Backtest at the pre-warm horizons", "by the hour", "Floor now:", "Pre-warming starts at"):
+        assert text in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 20_000
+
+
+def test_config_targets_with_a_history_file(history_csv, tmp_path):
+    config = tmp_path / "predictor.yaml"
+    target = {
+        "name": "chat",
+        "scaled_object": "inference/chat",
+        "history_file": str(history_csv),
+        "capacity": {"profile": "llama-3-8b-l40s-tp2"},
+        "cold_start": 600,
+    }
+    config.write_text(yaml.safe_dump({"targets": [target]}), encoding="utf-8")
+    out = forecast_json("--config", str(config), "--target", "chat", "--at", AT)
+    assert out["target"] == "chat"
+    assert out["lead_time_s"] == 720
+    unknown = runner.invoke(app, ["forecast", "--config", str(config), "--target", "nope"])
+    assert unknown.exit_code == 2
+    assert "no target named 'nope' (targets: chat)" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--history", "missing.csv"], 1, "missing.csv"),
+        ([], 2, "give either --config (with --target) or --history FILE"),
+        (["--history", "x.csv", "--horizon", "soon"], 2, "is not a duration"),
+        (["--history", "x.csv", "--at", "yesterday-ish"], 2, "is not a timestamp"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args, code, message):
+    result = runner.invoke(app, ["forecast", *args])
+    assert result.exit_code == code
+    assert message in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_too_little_history_is_a_clear_error(tmp_path):
+    path = tmp_path / "short.csv"
+    index = pd.date_range("2026-01-05", periods=20, freq="5min", tz="UTC")
+    pd.Series(np.full(20, 5.0), index=index).rename("requests").to_csv(path, index_label="timestamp")
+    result = runner.invoke(app, ["forecast", "--history", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
