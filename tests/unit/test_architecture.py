@@ -20,6 +20,8 @@ CLIENT_HOMES = {
     "apscheduler": "predictor.daemon.scheduler",
 }
 PURE_CORE = (
+    "predictor.actuation.pods",
+    "predictor.actuation.scaledobject",
     "predictor.capacity",
     "predictor.planning",
     "predictor.simulation",
