@@ -15,6 +15,7 @@ from predictor.cli.backtest import backtest
 from predictor.cli.common import console, fmt, reported_errors
 from predictor.cli.demo import demo
 from predictor.cli.forecast import forecast
+from predictor.cli.run import release, run, status
 from predictor.config import list_profiles, load_profile
 
 app = typer.Typer(
@@ -30,6 +31,9 @@ app.add_typer(config_cmd.app, name="config")
 app.command()(forecast)
 app.command()(backtest)
 app.command()(demo)
+app.command()(run)
+app.command()(status)
+app.command()(release)
 
 
 def _version(value: bool) -> None:

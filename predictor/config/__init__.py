@@ -10,6 +10,7 @@ from predictor.config.settings import (
     ScheduleSettings,
     ServerSettings,
     Settings,
+    SyntheticHistorySettings,
     TargetCapacity,
     TargetSettings,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ServerSettings",
     "ServingProfile",
     "Settings",
+    "SyntheticHistorySettings",
     "TargetCapacity",
     "TargetSettings",
     "format_settings",

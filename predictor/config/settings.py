@@ -61,9 +61,10 @@ class KubernetesSettings(BaseModel):
 
     model_config = _FROZEN
 
-    mode: Literal["auto", "in-cluster", "kubeconfig"] = Field(
+    mode: Literal["auto", "in-cluster", "kubeconfig", "offline"] = Field(
         "auto",
-        description="Credentials: in-cluster service account, a kubeconfig, or auto (in-cluster if present).",
+        description="Credentials: in-cluster service account, a kubeconfig, auto (in-cluster if present), "
+        "or offline (no cluster: dry-run or metric only, bounds from each target's offline_* settings).",
     )
     kubeconfig_path: Path | None = Field(
         None, description="Kubeconfig file; default is $KUBECONFIG or ~/.kube/config."
@@ -95,7 +96,12 @@ class ScheduleSettings(BaseModel):
         21_600, ge=60, description="Interval between retrains of one target, seconds."
     )
     retrain_jitter_s: int = Field(300, ge=0, description="Random delay added to each retrain, seconds.")
-    reconcile_interval_s: int = Field(60, ge=5, description="Interval between reconcile cycles, seconds.")
+    reconcile_interval_s: float = Field(60, ge=1, description="Interval between reconcile cycles, seconds.")
+    observe_interval_s: float = Field(
+        300,
+        ge=1,
+        description="Interval between reads of the latest actuals for the live forecast error, seconds.",
+    )
 
 
 class PolicySettings(BaseModel):
@@ -155,6 +161,16 @@ class ServerSettings(BaseModel):
     )
 
 
+class SyntheticHistorySettings(BaseModel):
+    """The built-in synthetic LLM trace as a target's history (demos, no data needed)."""
+
+    model_config = _FROZEN
+
+    seed: int = Field(0, description="Seed of the trace.")
+    base_rps: float = Field(6.0, gt=0, description="Night-time request rate, req/s.")
+    peak_rps: float = Field(120.0, gt=0, description="Weekday peak request rate, req/s.")
+
+
 class TargetCapacity(CapacityParams):
     """A target's capacity: a serving profile by name, plus any field overridden."""
 
@@ -183,6 +199,9 @@ class TargetSettings(BaseModel):
     history_counts: bool = Field(
         False, description="history_file holds request counts per bin instead of req/s."
     )
+    history_synthetic: SyntheticHistorySettings | None = Field(
+        None, description="Use the built-in synthetic trace as history instead of a query or a file."
+    )
     role: Role = Field("aggregated", description="aggregated, prefill or decode (disaggregated serving).")
     capacity: TargetCapacity = Field(description="Capacity of one pod: a profile plus overrides.")
     cold_start: ColdStartSettings = Field(
@@ -190,14 +209,21 @@ class TargetSettings(BaseModel):
         description="Cold start of one pod; default is the profile's stages.",
     )
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Per-target policy overrides.")
+    offline_min_replicas: int = Field(
+        1, ge=0, description="The baseline assumed when kubernetes.mode is offline (no ScaledObject to read)."
+    )
+    offline_max_replicas: int = Field(
+        100, ge=1, description="The maxReplicaCount assumed when kubernetes.mode is offline."
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> TargetSettings:
-        if (self.query is None) == (self.history_file is None):
+        given = [self.query is not None, self.history_file is not None, self.history_synthetic is not None]
+        if sum(given) != 1:
             problem = (
-                "set one of query (PromQL) or history_file"
-                if self.query is None
-                else ("set only one of query and history_file")
+                "set one of query (PromQL), history_file or history_synthetic"
+                if not any(given)
+                else "set only one of query, history_file and history_synthetic"
             )
             raise PydanticCustomError("target_load", problem, {"field": "query"})
         missing = missing_fields(self.capacity, self.role)
@@ -247,6 +273,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (passed as init values).
         return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _offline_is_dry_run(self) -> Settings:
+        if self.kubernetes.mode != "offline":
+            return self
+        for index, target in enumerate(self.targets):
+            if target.policy.actuation_mode == "patch":
+                raise PydanticCustomError(
+                    "offline_patch",
+                    "actuation_mode patch needs a cluster; kubernetes.mode is offline",
+                    {"path": ("targets", index, "policy", "actuation_mode")},
+                )
+        return self
 
     @model_validator(mode="before")
     @classmethod

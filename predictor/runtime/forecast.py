@@ -11,7 +11,7 @@ import pandas as pd
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError
 from predictor.forecasting import registry
-from predictor.forecasting.base import DAY_S, Forecast
+from predictor.forecasting.base import DAY_S, FittedModel, Forecast
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
 from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, StepRules, plan_floor
 
@@ -91,6 +91,28 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
     return replace(selection, kind=request.model, model=model, fallback_reason=None)
 
 
+def predict_and_plan(
+    model: FittedModel, request: ForecastRequest, now: pd.Timestamp, state: FloorState
+) -> tuple[Forecast, Plan]:
+    """Forecast from ``now`` over the horizon plus the lead time with a fitted model, and plan the floor."""
+    step = pd.Timedelta(seconds=request.step_s)
+    periods = math.ceil((request.horizon_s + request.lead_time_s) / request.step_s) + 1
+    forecast = model.predict(now.floor(step), periods, request.quantiles)
+    plan = plan_floor(
+        Demand(forecast.index, forecast.quantile(request.quantile), request.quantile),
+        request.pod,
+        utilization=request.utilization,
+        buffer=request.buffer,
+        cold_start=request.cold_start,
+        margin_s=request.margin_s,
+        bounds=request.bounds,
+        rules=request.rules,
+        state=state,
+        now=now,
+    )
+    return forecast, plan
+
+
 def forecast_target(
     history: pd.Series,
     request: ForecastRequest,
@@ -105,21 +127,8 @@ def forecast_target(
     """
     train = training_window(history, now, request.train_days)
     selection = choose_and_fit(train, request, seed=seed)
-    step = pd.Timedelta(seconds=request.step_s)
-    start = now.floor(step)
-    periods = math.ceil((request.horizon_s + request.lead_time_s) / request.step_s) + 1
-    forecast = selection.model.predict(start, periods, request.quantiles)
-    plan = plan_floor(
-        Demand(forecast.index, forecast.quantile(request.quantile), request.quantile),
-        request.pod,
-        utilization=request.utilization,
-        buffer=request.buffer,
-        cold_start=request.cold_start,
-        margin_s=request.margin_s,
-        bounds=request.bounds,
-        rules=request.rules,
-        state=state or FloorState(request.bounds.baseline),
-        now=now,
+    forecast, plan = predict_and_plan(
+        selection.model, request, now, state or FloorState(request.bounds.baseline)
     )
     return TargetForecast(
         request=request,

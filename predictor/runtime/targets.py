@@ -13,6 +13,7 @@ from predictor.runtime.forecast import ForecastRequest
 from predictor.sources.base import HistorySource
 from predictor.sources.files import FileSource
 from predictor.sources.prometheus import PrometheusSource
+from predictor.sources.synthetic import SyntheticSource
 
 
 def find_target(settings: Settings, name: str) -> TargetSettings:
@@ -46,7 +47,10 @@ def request_for(target: TargetSettings, *, bounds: Bounds) -> ForecastRequest:
 
 
 def source_for(settings: Settings, target: TargetSettings) -> HistorySource:
-    """Prometheus for a target with a query, the file for a target with ``history_file``."""
+    """Prometheus for a query, the file for ``history_file``, the built-in trace for ``history_synthetic``."""
+    if target.history_synthetic is not None:
+        synthetic = target.history_synthetic
+        return SyntheticSource(seed=synthetic.seed, base_rps=synthetic.base_rps, peak_rps=synthetic.peak_rps)
     if target.history_file is not None:
         return FileSource(
             target.history_file, value_column=target.history_value_column, counts=target.history_counts

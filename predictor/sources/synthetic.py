@@ -79,3 +79,38 @@ def synthetic_trace(
     series = pd.Series(values, index=index, name="requests_per_s", dtype=float)
     series.index.freq = f"{step_s}s"
     return series
+
+
+class SyntheticSource:
+    """The built-in trace as a :class:`~predictor.sources.base.HistorySource` that follows the clock.
+
+    Values are generated from a fixed anchor (a Monday) up to the end asked for, so the same
+    timestamp always has the same value; ``config/demo.yaml`` uses it to run the daemon with no
+    cluster and no data to fetch.
+    """
+
+    def __init__(self, *, seed: int = 0, base_rps: float = 6.0, peak_rps: float = 120.0) -> None:
+        self.seed, self.base_rps, self.peak_rps = seed, base_rps, peak_rps
+        self._cache: pd.Series | None = None
+
+    def fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:
+        """Request rates over the ``step_s`` bins wholly inside ``[start, end)``."""
+        anchor = min(DEFAULT_START, (start.tz_convert("UTC") - pd.Timedelta(days=7)).normalize())
+        anchor -= pd.Timedelta(days=anchor.day_of_week)  # a Monday, so weeks line up
+        cache = self._cache
+        if cache is None or cache.index[0] > anchor or cache.index[-1] < end:
+            days = (end - anchor).total_seconds() / 86_400 + 1
+            cache = synthetic_trace(
+                start=anchor,
+                days=days,
+                step_s=60,
+                base_rps=self.base_rps,
+                peak_rps=self.peak_rps,
+                seed=self.seed,
+            )
+            self._cache = cache
+        first = start.ceil(f"{step_s}s")
+        bins = pd.date_range(first, end - pd.Timedelta(seconds=step_s), freq=f"{step_s}s")
+        history = cache.resample(f"{step_s}s").mean().reindex(bins)
+        history.index.freq = f"{step_s}s"
+        return history.rename("requests_per_s")

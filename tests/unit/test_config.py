@@ -44,7 +44,7 @@ def write(tmp_path: Path, data: Any, name: str = "predictor.yaml") -> Path:
 
 def test_example_file_loads():
     settings = load_settings(EXAMPLE)
-    assert [t.name for t in settings.targets] == ["llama-chat", "qwen-prefill"]
+    assert [t.name for t in settings.targets] == ["llama-chat", "qwen-prefill", "demo-synthetic"]
 
 
 def _missing_keys(model: type[BaseModel], node: Any, path: str) -> list[str]:
@@ -160,7 +160,7 @@ def test_show_masks_secrets(monkeypatch):
         ),
         (
             {"targets": [{k: v for k, v in MINIMAL_TARGET.items() if k != "query"}]},
-            "targets[0].query: set one of query (PromQL) or history_file",
+            "targets[0].query: set one of query (PromQL), history_file or history_synthetic",
         ),
         (
             {"targets": [{**MINIMAL_TARGET, "capacity": {"profile": "nope"}}]},
@@ -227,4 +227,4 @@ def test_config_check_accepts_the_example():
         [sys.executable, "-m", "predictor", "config", "check", str(EXAMPLE)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert "2 targets" in result.stdout
+    assert "3 targets" in result.stdout
