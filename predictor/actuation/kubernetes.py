@@ -1,7 +1,8 @@
 """The Kubernetes adapter: the only module that imports the ``kubernetes`` client.
 
 :class:`KubernetesClient` reads and patches KEDA ScaledObjects, writes Events on them and reads pod
-start-ups for the learned cold start. It builds its own ``ApiClient`` and never touches the client's
+start-ups for the learned cold start, and reads and writes the leader-election Lease
+(:mod:`predictor.actuation.lease`). It builds its own ``ApiClient`` and never touches the client's
 global default configuration. Every failure leaves as an :class:`~predictor.errors.ActuationError`
 (subclasses in :mod:`predictor.actuation.errors`); the client's ``ApiException`` and urllib3's errors
 are chained, never raised:
@@ -32,9 +33,10 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from predictor.actuation import pods
+from predictor.actuation import lease, pods
 from predictor.actuation import scaledobject as so
 from predictor.actuation.errors import ActuationConflict, ActuationUnavailable, api_error
+from predictor.actuation.lease import LEASES, LeaseRecord
 from predictor.actuation.pods import PodSelector
 from predictor.actuation.scaledobject import FloorChange, PatchResult, ScaledObjectRef, ScaledObjectView
 from predictor.config.settings import KubernetesSettings
@@ -78,6 +80,7 @@ class KubernetesClient:
         self._custom = kubernetes.client.CustomObjectsApi(self._api)
         self._core = kubernetes.client.CoreV1Api(self._api)
         self._apps = kubernetes.client.AppsV1Api(self._api)
+        self._coordination = kubernetes.client.CoordinationV1Api(_MicroTimeApiClient(self._api.configuration))
 
     def __enter__(self) -> KubernetesClient:
         return self
@@ -89,6 +92,7 @@ class KubernetesClient:
 
     def close(self) -> None:
         self._api.close()
+        self._coordination.api_client.close()
 
     # Reading.
 
@@ -219,6 +223,46 @@ class KubernetesClient:
         listed = self._call("list", "pods", where, listing, namespace, label_selector=selector, raw=True)
         return pods.startup_durations(listed.get("items", []))
 
+    # The leader-election Lease. 409 on create or update means another replica wrote first.
+
+    def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        """The Lease ``namespace/name``, or None if it does not exist yet."""
+        read, where = self._coordination.read_namespaced_lease, ScaledObjectRef(namespace, name)
+        try:
+            return LeaseRecord.from_dict(self._call("get", LEASES, where, read, name, namespace, raw=True))
+        except ActuationError as error:
+            if isinstance(error.__cause__, ApiException) and error.__cause__.status == 404:
+                return None
+            raise
+
+    def create_lease(self, namespace: str, name: str, record: LeaseRecord) -> LeaseRecord:
+        """Create the Lease holding ``record``; ActuationConflict if it exists already."""
+        body = lease.lease_body(namespace, name, record)
+        create = self._coordination.create_namespaced_lease
+        return self._write_lease("create", namespace, name, create, namespace, body)
+
+    def update_lease(
+        self, namespace: str, name: str, record: LeaseRecord, resource_version: str
+    ) -> LeaseRecord:
+        """Replace the Lease's spec with ``record`` if it is still at ``resource_version``, else
+        ActuationConflict (not retried: the caller must read the Lease again and decide again)."""
+        body = lease.lease_body(namespace, name, record, resource_version)
+        replace = self._coordination.replace_namespaced_lease
+        return self._write_lease("update", namespace, name, replace, name, namespace, body)
+
+    def _write_lease(
+        self, verb: str, namespace: str, name: str, method: Callable[..., Any], *args: Any
+    ) -> LeaseRecord:
+        try:
+            stored = self._call(verb, LEASES, ScaledObjectRef(namespace, name), method, *args, raw=True)
+        except ActuationConflict as error:  # the "on every retry" wording does not apply: none was made
+            cause = error.__cause__
+            why = _server_message(cause) if isinstance(cause, ApiException) else str(error)
+            raise ActuationConflict(
+                f"{verb} {LEASES} {namespace}/{name}: another replica wrote first: {why}"
+            ) from cause
+        return LeaseRecord.from_dict(stored)
+
     # Plumbing.
 
     def _update(self, ref: ScaledObjectRef, build: _Build) -> PatchResult:
@@ -281,6 +325,17 @@ class KubernetesClient:
 
     def _backoff(self, attempt: int) -> float:
         return min(self._backoff_s * 2 ** (attempt - 1), self._max_backoff_s)
+
+
+class _MicroTimeApiClient(kubernetes.client.ApiClient):
+    """Writes datetimes with exactly six fractional digits. The client turns a Lease's times into
+    datetimes and back with ``isoformat()``, which drops the fraction when it is zero; the API server
+    parses MicroTime with a fixed six-digit layout and would answer 400 to such a renew."""
+
+    def sanitize_for_serialization(self, obj: Any) -> Any:
+        if isinstance(obj, datetime):
+            return obj.isoformat(timespec="microseconds")
+        return super().sanitize_for_serialization(obj)
 
 
 def _configuration(settings: KubernetesSettings, host: str | None) -> kubernetes.client.Configuration:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -19,6 +18,7 @@ from predictor.actuation.kubernetes import KubernetesClient
 from predictor.config import Settings, format_settings
 from predictor.daemon.clock import Clock, SystemClock
 from predictor.daemon.http import EndpointServer
+from predictor.daemon.leader import LeaderElector
 from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.scheduler import run_until_stopped
 from predictor.daemon.service import Daemon
@@ -34,13 +34,15 @@ class App:
     settings: Settings
     daemon: Daemon
     cluster: KubernetesClient | None
-    elector: Any | None  # predictor.daemon.leader.LeaderElector
+    elector: LeaderElector | None
     registry: CollectorRegistry
     metrics: DaemonMetrics
+    lease_client: KubernetesClient | None = None
 
     def close(self) -> None:
-        if self.cluster is not None:
-            self.cluster.close()
+        for client in (self.cluster, self.lease_client):
+            if client is not None:
+                client.close()
 
 
 def identity() -> str:
@@ -64,19 +66,25 @@ def build_app(settings: Settings, *, clock: Clock | None = None, read_only: bool
     clock = clock or SystemClock()
     registry = CollectorRegistry()
     metrics = DaemonMetrics(registry)
-    cluster = None
+    cluster = lease_client = None
     if settings.kubernetes.mode != "offline":
         cluster = KubernetesClient(settings.kubernetes, instance=identity())
     elector = None
     if cluster is not None and settings.kubernetes.leader_election and not read_only:
-        from predictor.daemon.leader import LeaderElector
 
         def on_change(leading: bool) -> None:
             metrics.leader.set(1.0 if leading else 0.0)
             log.info("leading" if leading else "following", extra={"identity": identity()})
 
+        # Its own client: a tick must fail well within the Lease, not after the usual retries.
+        lease_timeout_s = min(settings.kubernetes.request_timeout_s, settings.kubernetes.lease_duration_s / 3)
+        lease_client = KubernetesClient(
+            settings.kubernetes.model_copy(update={"request_timeout_s": lease_timeout_s}),
+            instance=identity(),
+            retries=0,
+        )
         elector = LeaderElector(
-            cluster,
+            lease_client,
             namespace=own_namespace(settings),
             name=settings.kubernetes.lease_name,
             identity=identity(),
@@ -94,10 +102,10 @@ def build_app(settings: Settings, *, clock: Clock | None = None, read_only: bool
         clock=clock,
         is_leader=_leadership(elector, read_only),
     )
-    return App(settings, daemon, cluster, elector, registry, metrics)
+    return App(settings, daemon, cluster, elector, registry, metrics, lease_client)
 
 
-def _leadership(elector: Any | None, read_only: bool) -> Callable[[], bool]:
+def _leadership(elector: LeaderElector | None, read_only: bool) -> Callable[[], bool]:
     if read_only:
         return lambda: False
     if elector is None:

@@ -32,9 +32,6 @@ class Window:
     horizons_s: tuple[int, ...]  # bucket edges: scored lead times are [first, last)
     folds: int
     fold_spacing_s: int
-    #: How far before the end of the history the latest origin sits; None = the longest horizon.
-    #: One day, with a one-day spacing, scores the hours of the day that come next.
-    latest_origin_s: int | None = None
 
     def __post_init__(self) -> None:
         edges = self.horizons_s
@@ -85,9 +82,9 @@ def data_span_s(history: pd.Series, step_s: int) -> int:
 def origins(history: pd.Series, window: Window, *, min_train_s: int) -> list[pd.Timestamp]:
     """Up to ``window.folds`` origins, latest first, each with >= ``min_train_s`` of data before it.
 
-    The latest origin leaves the longest horizon (or ``latest_origin_s``, if longer) of history
-    after it, so every scored bin has an actual (or a NaN gap); earlier ones step back by
-    ``fold_spacing_s``, rounded to the step.
+    The latest origin leaves exactly the longest horizon of history after it, so every scored
+    bin has an actual (or a NaN gap); earlier ones step back by ``fold_spacing_s``, rounded to
+    the step.
     """
     step_s = step_seconds(history)
     present = history.index[history.notna().to_numpy()]
@@ -95,8 +92,7 @@ def origins(history: pd.Series, window: Window, *, min_train_s: int) -> list[pd.
         return []
     end = history.index[-1] + pd.Timedelta(seconds=step_s)
     spacing = pd.Timedelta(seconds=math.ceil(window.fold_spacing_s / step_s) * step_s)
-    back_s = max(window.horizons_s[-1], window.latest_origin_s or 0)
-    latest = end - pd.Timedelta(seconds=math.ceil(back_s / step_s) * step_s)
+    latest = end - pd.Timedelta(seconds=math.ceil(window.horizons_s[-1] / step_s) * step_s)
     found = []
     for k in range(window.folds):
         origin = latest - k * spacing

@@ -20,6 +20,7 @@ CLIENT_HOMES = {
     "apscheduler": "predictor.daemon.scheduler",
 }
 PURE_CORE = (
+    "predictor.actuation.lease",
     "predictor.actuation.pods",
     "predictor.actuation.scaledobject",
     "predictor.capacity",

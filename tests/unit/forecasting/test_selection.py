@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from predictor.errors import ForecastError
-from predictor.forecasting import registry, selection
+from predictor.forecasting import backtest, registry, selection
 from predictor.forecasting.base import DAY_S, DEFAULT_QUANTILES, WEEK_S, FittedModel, Forecast, Forecaster
 from predictor.forecasting.selection import FALLBACK, SelectionSettings
 from predictor.sources.synthetic import synthetic_trace
@@ -80,7 +80,7 @@ class CopyForecaster(Forecaster):
 
 
 def weekly_trace(days: float, *, seed: int = 0) -> pd.Series:
-    # Ends on a Tuesday evening, so the backtest origins see Saturday, Sunday and Monday.
+    # From a Monday; 23 days end after a Tuesday, so the backtest origins see Saturday to Monday.
     return synthetic_trace(days=days, step_s=STEP_S, weekend_factor=0.3, noise=0.03, bursts=0, seed=seed)
 
 
@@ -122,6 +122,36 @@ def test_origins_are_spaced_and_leave_the_longest_horizon_scored():
     result = selection.select_model(history, settings=s, forecasters=fakes(), timer=no_clock)
     end = history.index[-1] + pd.Timedelta(seconds=STEP_S)
     assert list(result.origins) == [end - pd.Timedelta(hours=2) - k * pd.Timedelta(days=1) for k in range(3)]
+
+
+class LeadBiasModel(CopyModel):
+    """Knows the truth, but is off by 1 req/s before a 1-hour lead and by 3 req/s after it."""
+
+    def predict(
+        self, start: pd.Timestamp, periods: int, quantiles: Sequence[float] = DEFAULT_QUANTILES
+    ) -> Forecast:
+        index = pd.date_range(start, periods=periods, freq=f"{STEP_S}s")
+        bias = np.where(np.arange(periods) * STEP_S < 3600, 1.0, 3.0)
+        values = self.truth.reindex(index).to_numpy() + bias
+        return Forecast(index, values, {q: values for q in quantiles}, self.kind)
+
+
+class LeadBiasForecaster(CopyForecaster):
+    def fit(self, history: pd.Series, *, seed: int = 0) -> FittedModel:
+        return LeadBiasModel(history, self.lag_s, self.truth, self.scale)
+
+
+def test_each_horizon_bucket_weighs_the_same_whatever_its_number_of_bins():
+    history = weekly_trace(4)
+    window = backtest.Window((900, 3600, 4 * 3600), folds=2, fold_spacing_s=DAY_S)
+    at = backtest.origins(history, window, min_train_s=DAY_S)
+    result = backtest.run(
+        LeadBiasForecaster(truth=history), history, at, window, quantile=0.9, seed=0, timer=no_clock
+    )
+    # 9 bins (15 min-1 h) off by 1 and 36 bins (1-4 h) off by 3: (1 + 3) / 2, not 117 / 45
+    assert result.mae == pytest.approx(2.0)
+    assert result.points == 2 * 45
+    assert result.coverage == 1.0
 
 
 def test_a_small_win_keeps_seasonal_naive():
@@ -178,6 +208,26 @@ def test_a_winner_that_fails_to_refit_gives_way_to_the_next_best():
     assert result.scores["oracle"].error.startswith("refit: ForecastError")
     assert result.kind == "seasonal_naive_weekly"
     assert result.fallback_reason == "oracle failed to refit on the whole history"
+
+
+def test_a_forced_seasonal_naive_that_fails_to_refit_gives_way_too():
+    history = weekly_trace(23)
+    fragile = fakes(**{FALLBACK: CopyForecaster(fails=lambda h: len(h) == len(history))})
+    result = selection.select_model(history, settings=settings(min_gain=0.99), forecasters=fragile)
+    assert result.kind == "seasonal_naive_weekly"
+    assert result.scores[FALLBACK].status == "failed"
+    assert result.fallback_reason == "seasonal_naive failed to refit on the whole history"
+
+
+def test_a_candidate_whose_own_minimum_leaves_no_origin_is_skipped():
+    history = weekly_trace(2.5)
+    greedy = CopyForecaster(min_history_s=int(2.4 * DAY_S))  # the latest origin has 2.33 days before it
+    result = selection.select_model(history, settings=settings("greedy"), forecasters=fakes(greedy=greedy))
+    assert result.scores["greedy"].status == "skipped"
+    assert "too short for one backtest origin" in result.scores["greedy"].error
+    assert result.scores[FALLBACK].status == "ok"
+    assert result.kind == FALLBACK
+    assert len(result.origins) == 2  # 2.33 and 1.2 days of training, each >= seasonal naive's day
 
 
 def test_every_candidate_failing_falls_back_to_daily_naive():
