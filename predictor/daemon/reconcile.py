@@ -32,6 +32,8 @@ class Wanted:
     reason: str
     event: str  # PrewarmRaised | PrewarmLowered | FallbackToBaseline
     summary: str | None
+    mean_now: float | None = None  # req/s forecast for the current bin
+    quantile_now: float | None = None
 
 
 def reconcile_target(
@@ -68,6 +70,10 @@ def reconcile_target(
     metrics.baseline.labels(rt.name).set(bounds.baseline)
     metrics.floor_applied.labels(rt.name).set(applied)
     metrics.floor_recommended.labels(rt.name).set(wanted.floor)
+    if wanted.mean_now is not None and wanted.quantile_now is not None:
+        metrics.forecast_mean.labels(rt.name).set(wanted.mean_now)
+        label = quantile_label(rt.settings.policy.forecast_quantile)
+        metrics.forecast_quantile.labels(rt.name, label).set(wanted.quantile_now)
     metrics.set_state(rt.name, rt.state)
     next_change = rt.plan.next_change() if rt.plan is not None and rt.state != "fallback" else None
     when = f"{next_change.at:%a %H:%M} {next_change.from_pods}→{next_change.to_pods}" if next_change else None
@@ -152,7 +158,8 @@ def _plan(rt: TargetRuntime, now: pd.Timestamp, bounds: Bounds, current: int) ->
         f"{request.horizon_s / 3600:g} h; model {artifact.kind}"
     )
     event = "PrewarmRaised" if plan.floor_now > current else "PrewarmLowered"
-    return Wanted(plan.floor_now, reason, event, summary)
+    quantile_now = float(forecast.quantile(request.quantile)[0])
+    return Wanted(plan.floor_now, reason, event, summary, float(forecast.mean[0]), quantile_now)
 
 
 def _fallback(rt: TargetRuntime, now: pd.Timestamp, bounds: Bounds, current: int, why: str) -> Wanted:
@@ -173,7 +180,7 @@ def _change(view: ScaledObjectView, wanted: Wanted, now: pd.Timestamp, cap: int 
     floor = bounds.clamp(wanted.floor)
     if floor == view.min_replicas:
         return None
-    return FloorChange(floor, wanted.reason, now.to_pydatetime(), wanted.summary)
+    return FloorChange(floor, wanted.reason, now.to_pydatetime(warn=False), wanted.summary)
 
 
 def _kind(rt: TargetRuntime) -> str | None:

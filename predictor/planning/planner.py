@@ -187,8 +187,9 @@ def plan_floor(
     floors = np.empty(len(need))
     state_after = state
     cold = f"cold start {_minutes(cold_start.seconds)} + margin {_minutes(margin_s)}"
+    moments = list(times)  # plain Timestamps: indexing a DatetimeIndex in the loop is slow
     for i, raw in enumerate(need):
-        t = now if i == 0 else times[i]
+        t = now if i == 0 else moments[i]
         known = not np.isnan(raw)
         target = bounds.clamp(int(raw)) if known else bounds.clamp(floor)
         change: PlannedChange | None = None

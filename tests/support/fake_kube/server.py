@@ -118,6 +118,9 @@ def start_fake_kube(*, crd: Path | None = None) -> FakeKube:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on a keep-alive
+    # connection each answer then waits ~40 ms for a delayed ACK, which no real API server does.
+    disable_nagle_algorithm = True
     server: ThreadingHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read FakeKube.requests

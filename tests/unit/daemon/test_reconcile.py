@@ -36,6 +36,8 @@ def test_prewarms_before_the_morning_ramp_and_steps_down_in_the_evening(rig):
     assert [e["reason"] for e in events(rig)] == ["PrewarmRaised"]
     assert rig.metric("predictor_floor_applied_replicas", target="chat") == raised.floor
     assert rig.metric("predictor_target_state", target="chat", state="healthy") == 1
+    mean = rig.metric("predictor_forecast_mean_rps", target="chat")
+    assert 0 < mean <= rig.metric("predictor_forecast_quantile_rps", target="chat", quantile="p90")
 
     rig.clock.set("12:00")
     daemon.retrain_all()  # as the schedule does every retrain_interval_s (6 h)
