@@ -21,8 +21,9 @@ from predictor.cli import forecast_view
 from predictor.cli.backtest import comparison_table, run_with_progress
 from predictor.cli.common import console, human_duration, reported_errors
 from predictor.config import PolicySettings, load_profile
-from predictor.planning import Bounds, StepRules, configured_cold_start
-from predictor.runtime.forecast import ForecastRequest, forecast_target
+from predictor.planning import Bounds, configured_cold_start
+from predictor.runtime.forecast import forecast_target
+from predictor.runtime.targets import request_from_policy
 from predictor.simulation.predictive import PredictiveSettings
 from predictor.simulation.replay import BacktestSettings
 from predictor.sources.synthetic import synthetic_trace
@@ -65,21 +66,7 @@ def demo(
             for d in (last_day - pd.Timedelta(days=k) for k in range(1, 8))
             if d.day_of_week < 5
         )
-        request = ForecastRequest(
-            name="demo-chat",
-            model="auto",
-            quantile=policy.forecast_quantile,
-            horizon_s=policy.horizon_s,
-            step_s=policy.model_step_s,
-            train_days=policy.history_window_days,
-            pod=pod,
-            utilization=policy.utilization_target,
-            buffer=policy.spike_buffer,
-            cold_start=cold,
-            margin_s=policy.lead_time_margin_s,
-            bounds=Bounds(1, 100),
-            rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
-        )
+        request = request_from_policy("demo-chat", policy, pod=pod, cold_start=cold, bounds=Bounds(1, 100))
         history = trace.resample(f"{policy.model_step_s}s").mean()
         with console.status("forecasting ..."):
             tf = forecast_target(history, request, morning)

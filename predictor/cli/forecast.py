@@ -22,9 +22,9 @@ from predictor.cli.common import (
 )
 from predictor.config import PolicySettings, load_profile, load_settings
 from predictor.errors import ConfigError, PredictorError
-from predictor.planning import Bounds, StepRules, configured_cold_start
-from predictor.runtime.forecast import ForecastRequest, TargetForecast, forecast_target
-from predictor.runtime.targets import find_target, read_history, request_for, source_for
+from predictor.planning import Bounds, configured_cold_start
+from predictor.runtime.forecast import TargetForecast, forecast_target
+from predictor.runtime.targets import find_target, read_history, request_for, request_from_policy, source_for
 from predictor.sources.files import read_history_file
 
 _DEFAULTS = PolicySettings()
@@ -177,20 +177,8 @@ def _from_history(
             total_s=profile_settings.cold_start.total_s, stages_s=profile_settings.cold_start.stages_s
         )
     )
-    request = ForecastRequest(
-        name=path.name,
-        model=policy.model,
-        quantile=policy.forecast_quantile,
-        horizon_s=policy.horizon_s,
-        step_s=policy.model_step_s,
-        train_days=policy.history_window_days,
-        pod=pod,
-        utilization=policy.utilization_target,
-        buffer=policy.spike_buffer,
-        cold_start=cold,
-        margin_s=policy.lead_time_margin_s,
-        bounds=Bounds(baseline, max_replicas),
-        rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+    request = request_from_policy(
+        path.name, policy, pod=pod, cold_start=cold, bounds=Bounds(baseline, max_replicas)
     )
     with console.status(f"choosing a model for {path.name} ..."):
         return forecast_target(series, request, now)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from predictor.capacity import pod_model
-from predictor.config import Settings, TargetSettings
+from predictor.capacity import PodModel, pod_model
+from predictor.config import PolicySettings, Settings, TargetSettings
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
-from predictor.planning import Bounds, StepRules, configured_cold_start
+from predictor.planning import Bounds, ColdStart, StepRules, configured_cold_start
 from predictor.runtime.forecast import ForecastRequest
 from predictor.sources.base import HistorySource
 from predictor.sources.files import FileSource
@@ -25,24 +25,36 @@ def find_target(settings: Settings, name: str) -> TargetSettings:
     raise ConfigError(f"no target named {name!r} (targets: {known})")
 
 
-def request_for(target: TargetSettings, *, bounds: Bounds) -> ForecastRequest:
-    """The forecast request a target's settings describe; ``bounds`` come from its ScaledObject."""
-    policy = target.policy
-    cold = target.cold_start
+def request_from_policy(
+    name: str, policy: PolicySettings, *, pod: PodModel, cold_start: ColdStart, bounds: Bounds
+) -> ForecastRequest:
+    """A forecast request from policy settings; the policy's cap tightens ``bounds``."""
     return ForecastRequest(
-        name=target.name,
+        name=name,
         model=policy.model,
         quantile=policy.forecast_quantile,
         horizon_s=policy.horizon_s,
         step_s=policy.model_step_s,
         train_days=policy.history_window_days,
-        pod=pod_model(target.capacity, target.role),
+        pod=pod,
         utilization=policy.utilization_target,
         buffer=policy.spike_buffer,
-        cold_start=configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s),
+        cold_start=cold_start,
         margin_s=policy.lead_time_margin_s,
         bounds=Bounds(bounds.baseline, bounds.max_replicas, policy.max_replicas_cap or bounds.cap),
         rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+    )
+
+
+def request_for(target: TargetSettings, *, bounds: Bounds) -> ForecastRequest:
+    """The forecast request a target's settings describe; ``bounds`` come from its ScaledObject."""
+    cold = target.cold_start
+    return request_from_policy(
+        target.name,
+        target.policy,
+        pod=pod_model(target.capacity, target.role),
+        cold_start=configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s),
+        bounds=bounds,
     )
 
 

@@ -11,13 +11,12 @@ the last seasonal cycle; quantiles come from a two-day holdout.
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar, cast
+from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 
 from predictor.errors import ForecastError
-from predictor.forecasting.base import DAY_S, Forecaster
+from predictor.forecasting.base import DAY_S
 from predictor.forecasting.models import common, profile
 from predictor.forecasting.quantiles import ResidualQuantiles
 
@@ -26,24 +25,11 @@ class HoltWintersModel(profile.ProfileModel):
     kind: ClassVar[str] = "holt_winters"
 
 
-class HoltWinters(Forecaster):
+class HoltWinters(profile.ProfileForecaster):
     """Holt-Winters with estimated smoothing parameters and heuristic initial states."""
 
     kind: ClassVar[str] = "holt_winters"
     min_history_s: ClassVar[int] = 2 * DAY_S
-
-    def __init__(self, *, clip_spikes: bool = True):
-        self.clip_spikes = clip_spikes
-
-    def fit(self, history: pd.Series, *, seed: int = 0) -> HoltWintersModel:
-        data = common.prepare(
-            history, kind=self.kind, min_history_s=self.min_history_s, clip_spikes=self.clip_spikes
-        )
-        weekly = profile.coarsen(data).period * profile.GRID_S > DAY_S
-        model = common.fit_calibrated(
-            data, lambda part, res: self._fit_once(part, res, weekly=weekly), min_history_s=self.min_history_s
-        )
-        return cast(HoltWintersModel, model)
 
     def _fit_once(
         self, data: common.Prepared, residuals: ResidualQuantiles, *, weekly: bool

@@ -13,13 +13,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
 
-from predictor.forecasting.base import DAY_S, WEEK_S
+from predictor.forecasting.base import DAY_S, WEEK_S, Forecaster
 from predictor.forecasting.models import common
+from predictor.forecasting.quantiles import ResidualQuantiles
 
 GRID_S = 3_600
 
@@ -116,3 +117,23 @@ class ProfileModel(common.LogSpaceModel):
             grid_s=int(params["grid_s"]),
             **common_args,
         )
+
+
+class ProfileForecaster(Forecaster):
+    """A model fitted on the hourly grid of :func:`coarsen`; subclasses give ``_fit_once``."""
+
+    def __init__(self, *, clip_spikes: bool = True):
+        self.clip_spikes = clip_spikes
+
+    def fit(self, history: pd.Series, *, seed: int = 0) -> ProfileModel:
+        data = common.prepare(
+            history, kind=self.kind, min_history_s=self.min_history_s, clip_spikes=self.clip_spikes
+        )
+        weekly = coarsen(data).period * GRID_S > DAY_S
+        model = common.fit_calibrated(
+            data, lambda part, res: self._fit_once(part, res, weekly=weekly), min_history_s=self.min_history_s
+        )
+        return cast(ProfileModel, model)
+
+    def _fit_once(self, data: common.Prepared, residuals: ResidualQuantiles, *, weekly: bool) -> ProfileModel:
+        raise NotImplementedError
