@@ -65,7 +65,9 @@ def decisions_table(decisions: list[Decision], title: str) -> Group:
     for column in ("target", "mode", "state", "model", "baseline", "floor", "action", "next change"):
         table.add_column(column, no_wrap=column in {"target", "floor"}, overflow="fold")
     for d in decisions:
-        floor = _n(d.floor) if d.current == d.floor else f"{_n(d.current)} → {_n(d.floor)}"
+        floor = (
+            _n(d.current) if d.floor is None or d.current == d.floor else f"{_n(d.current)} → {_n(d.floor)}"
+        )
         table.add_row(
             d.target, d.mode, d.state, d.model or "-", _n(d.baseline), floor, d.action, d.next_change or "-"
         )

@@ -137,6 +137,8 @@ def run_forever(app: App) -> None:
     log.info("serving /metrics, /healthz and /readyz", extra={"port": server.port})
     loaded = app.daemon.load_models()
     log.info("loaded %d stored models", loaded)
+    if app.elector is not None:
+        app.elector.tick()  # before the first reconcile, so a new leader's first cycle can act
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

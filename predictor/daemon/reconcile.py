@@ -48,6 +48,8 @@ def reconcile_target(
     policy = rt.settings.policy
     view = cluster.get(rt.ref) if cluster is not None else None
     if view is not None and view.paused:
+        if rt.state != "paused":  # once per pause, not every cycle
+            log.info("KEDA is paused: leaving the ScaledObject alone", extra={"target": rt.name})
         rt.state = "paused"
         metrics.set_state(rt.name, "paused")
         return Decision(
@@ -99,7 +101,8 @@ def reconcile_target(
         result = cluster.patch_min_replicas(
             rt.ref, lambda v: _change(v, wanted, now, policy.max_replicas_cap)
         )
-        if not result.patched:
+        if not result.patched:  # paused or changed by someone else since it was read
+            log.info("not patched (%s): %s", result.outcome, wanted.reason, extra={"target": rt.name})
             return _with(decision, action="hold", reason=f"{result.outcome}: {wanted.reason}")
         cluster.emit_event(result.after, wanted.event, wanted.reason)
         applied = result.after.min_replicas

@@ -6,6 +6,7 @@ never stops the others. ``now`` is read from the clock once per cycle and passed
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -211,6 +212,14 @@ class Daemon:
             percentile=cold.learn_percentile,
             min_samples=cold.learn_min_samples,
         )
+        self._publish_lead_time(rt)
+
+    def _publish_lead_time(self, rt: TargetRuntime) -> None:
+        """One lead-time series per target, labelled with where the cold start came from."""
+        for source in ("configured", "learned"):
+            if source != rt.cold_start.source:
+                with contextlib.suppress(KeyError):  # never published under that source
+                    self.metrics.lead_time.remove(rt.name, source)
         self.metrics.lead_time.labels(rt.name, rt.cold_start.source).set(
             rt.cold_start.lead_time_s(rt.settings.policy.lead_time_margin_s)
         )
@@ -219,9 +228,7 @@ class Daemon:
         assert rt.artifact is not None
         self.metrics.set_model(rt.name, rt.artifact.kind, dict(rt.artifact.scores))
         self.metrics.model_age.labels(rt.name).set((now - rt.artifact.trained_at).total_seconds())
-        self.metrics.lead_time.labels(rt.name, rt.cold_start.source).set(
-            rt.cold_start.lead_time_s(rt.settings.policy.lead_time_margin_s)
-        )
+        self._publish_lead_time(rt)
 
     def _failed(self, rt: TargetRuntime, error: Exception, what: str) -> None:
         rt.last_error = f"{what}: {error}"

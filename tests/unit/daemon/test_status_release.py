@@ -1,0 +1,181 @@
+"""`predictor status` and `predictor release`, as subprocesses, against the fake API server via a kubeconfig.
+
+A daemon cycle (in-process, wired to the same fake) writes the models and status.json first, as
+`predictor run` does; the commands then read them and the ScaledObjects.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from predictor.actuation.scaledobject import (
+    APPLIED_ANNOTATION,
+    BASELINE_ANNOTATION,
+    FORECAST_ANNOTATION,
+    REASON_ANNOTATION,
+    UPDATED_AT_ANNOTATION,
+)
+from predictor.config import load_settings
+from tests.unit.daemon.conftest import NS, scaled_object
+
+REPO = Path(__file__).resolve().parents[3]
+PREDICTOR_ANNOTATIONS = {
+    BASELINE_ANNOTATION: "2",
+    APPLIED_ANNOTATION: "7",
+    REASON_ANNOTATION: "p90 forecast 45 req/s at 07:50 needs 7 pods",
+    UPDATED_AT_ANNOTATION: "2026-11-18T07:45:00Z",
+    FORECAST_ANNOTATION: "p90 peaks at 131 req/s in the next 6 h; model harmonic",
+}
+
+
+def managed(name: str, *, floor: int, baseline: int, paused: bool = False) -> dict:
+    """A ScaledObject as predictor leaves it after a raise, with someone else's annotation too."""
+    obj = scaled_object(name, min_replicas=floor)
+    annotations = {
+        **PREDICTOR_ANNOTATIONS,
+        BASELINE_ANNOTATION: str(baseline),
+        APPLIED_ANNOTATION: str(floor),
+    }
+    annotations["team.example.com/owner"] = "inference"
+    if paused:
+        annotations["autoscaling.keda.sh/paused"] = "true"
+    obj["metadata"]["annotations"] = annotations
+    return obj
+
+
+def write_config(tmp_path: Path, kubeconfig: Path) -> Path:
+    def target(name: str) -> dict:
+        return {
+            "name": name,
+            "scaled_object": f"{NS}/{name}",
+            "history_synthetic": {"seed": 3},
+            "capacity": {"profile": "llama-3-8b-l40s-tp2"},
+            "cold_start": 600,
+        }
+
+    config = {
+        "kubernetes": {"mode": "kubeconfig", "kubeconfig_path": str(kubeconfig), "request_timeout_s": 3},
+        "state_dir": str(tmp_path / "state"),
+        "policy": {"actuation_mode": "patch", "model": "harmonic", "history_window_days": 21},
+        "targets": [target("chat"), target("code"), target("idle"), target("frozen")],
+    }
+    path = tmp_path / "predictor.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def predictor(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "300"}  # one table row per line
+    return subprocess.run(
+        [sys.executable, "-m", "predictor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+        env=env,
+    )
+
+
+def put_objects(rig) -> None:
+    rig.kube.put_object(managed("chat", floor=7, baseline=2))
+    rig.kube.put_object(managed("code", floor=5, baseline=3))
+    rig.kube.put_object(scaled_object("idle", min_replicas=1))  # configured, never changed by predictor
+    rig.kube.put_object(managed("frozen", floor=6, baseline=2, paused=True))
+    rig.kube.put_object(scaled_object("other", min_replicas=4))  # not configured at all
+
+
+def row(output: str, name: str) -> str:
+    return next(line for line in output.splitlines() if f" {name} " in line)
+
+
+def test_status_shows_every_target_with_the_daemons_view(rig, tmp_path):
+    put_objects(rig)
+    config = write_config(tmp_path, rig.kube.write_kubeconfig(tmp_path / "kubeconfig"))
+    settings = load_settings(config)
+    # The daemon's last cycle, at the real "now" (status plans on the wall clock): models stored,
+    # and a failed read of "code" recorded in status.json.
+    rig.clock.moment = pd.Timestamp.now(tz="UTC")
+    daemon = rig.daemon(settings)
+    daemon.retrain_all()
+    rig.kube.faults.add(method="GET", path_contains="/scaledobjects/code", status=403, times=1)
+    rig.leader = False  # a follower's cycle: it changes nothing, so the objects stay as put
+    daemon.reconcile_all()
+    assert (tmp_path / "state" / "status.json").is_file()
+    requests_before = len(rig.kube.requests)
+
+    done = predictor("status", "--config", str(config))
+
+    assert done.returncode == 0, done.stderr
+    header = next(line for line in done.stdout.splitlines() if "baseline" in line)
+    for column in (
+        "target",
+        "baseline",
+        "floor now",
+        "planned",
+        "next change",
+        "state",
+        "model",
+        "last error",
+    ):
+        assert column in header
+    chat = row(done.stdout, "chat").split("│")[1:-1]
+    assert [cell.strip() for cell in chat[:3]] == ["chat", "2", "7"]
+    assert "harmonic" in row(done.stdout, "chat")
+    assert "forbidden" in row(done.stdout, "code")  # the daemon's last error, from status.json
+    assert "paused" in row(done.stdout, "frozen")
+    assert "daemon status written at" in done.stdout
+    # Read-only: reads only, no Lease, nothing written.
+    verbs = {r.verb for r in rig.kube.requests[requests_before:] if r.resource}
+    assert verbs <= {"get", "list"}, verbs
+    assert rig.kube.get_object("ScaledObject", NS, "chat")["spec"]["minReplicaCount"] == 7
+
+
+def test_status_without_a_daemon_says_so(rig, tmp_path):
+    put_objects(rig)
+    config = write_config(tmp_path, rig.kube.write_kubeconfig(tmp_path / "kubeconfig"))
+
+    done = predictor("status", "--config", str(config))
+
+    assert done.returncode == 0, done.stderr
+    assert "no daemon status in" in done.stderr
+    assert "fallback" in row(done.stdout, "chat")  # no model yet: the floor would go back to the baseline
+
+
+def test_release_is_a_dry_run_by_default_and_restores_the_baselines_with_yes(rig, tmp_path):
+    put_objects(rig)
+    config = write_config(tmp_path, rig.kube.write_kubeconfig(tmp_path / "kubeconfig"))
+    before = {o["metadata"]["name"]: o for o in rig.kube.list_objects("ScaledObject", NS)}
+
+    dry = predictor("release", "--config", str(config))
+
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout and "would restore the baseline" in row(dry.stdout, "inference/chat")
+    assert "not managed by predictor" in row(dry.stdout, "inference/idle")
+    assert rig.kube.requests_for("patch") == []
+    assert {o["metadata"]["name"]: o for o in rig.kube.list_objects("ScaledObject", NS)} == before
+
+    done = predictor("release", "--config", str(config), "--yes")
+
+    assert done.returncode == 0, done.stderr
+    after = {o["metadata"]["name"]: o for o in rig.kube.list_objects("ScaledObject", NS)}
+    for name, baseline in (("chat", 2), ("code", 3)):
+        assert after[name]["spec"]["minReplicaCount"] == baseline
+        annotations = after[name]["metadata"]["annotations"]
+        assert annotations == {"team.example.com/owner": "inference"}  # only predictor's are removed
+    assert "patched" in row(done.stdout, "inference/chat")
+    # Untouched: never managed, not configured, and paused (KEDA's pause wins; unpause it first).
+    for name in ("idle", "other", "frozen"):
+        assert after[name] == before[name], name
+    assert {r.name for r in rig.kube.requests_for("patch")} == {"chat", "code"}
+    assert all(r.body["metadata"]["resourceVersion"] for r in rig.kube.requests_for("patch"))
+
+    again = predictor("release", "--config", str(config), "--yes")  # idempotent: nothing left to do
+    assert again.returncode == 0 and "not managed by predictor" in row(again.stdout, "inference/chat")
+    assert len(rig.kube.requests_for("patch")) == 2
