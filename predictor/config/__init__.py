@@ -13,6 +13,7 @@ from predictor.config.settings import (
     SyntheticHistorySettings,
     TargetCapacity,
     TargetSettings,
+    resolve_target,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "list_profiles",
     "load_profile",
     "load_settings",
+    "resolve_target",
 ]

@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from predictor.capacity import CapacityParams, Role
 from predictor.capacity.formula import missing_fields
 from predictor.config.coldstart import ColdStartSettings
+from predictor.config.errors import describe_validation_error
 from predictor.config.profiles import load_profile
 from predictor.errors import ConfigError
 
@@ -97,6 +98,11 @@ class ScheduleSettings(BaseModel):
     )
     retrain_jitter_s: int = Field(300, ge=0, description="Random delay added to each retrain, seconds.")
     reconcile_interval_s: float = Field(60, ge=1, description="Interval between reconcile cycles, seconds.")
+    discovery_interval_s: float = Field(
+        300,
+        ge=1,
+        description="Interval between looks for opted-in ScaledObjects in kubernetes.namespaces, s.",
+    )
     observe_interval_s: float = Field(
         300,
         ge=1,
@@ -351,3 +357,21 @@ def _check_unique(targets: list[Any]) -> None:
                 )
             if isinstance(value, str):
                 seen[value] = index
+
+
+def resolve_target(raw: dict[str, Any], settings: Settings, *, source: str) -> TargetSettings:
+    """Validate one target found outside the file (e.g. on a ScaledObject), as the file's targets are.
+
+    The profile fills what ``raw`` leaves out and the top-level policy is the default; ``source``
+    names where ``raw`` came from in the error message.
+    """
+    target = dict(raw)
+    try:
+        target = _apply_profile(target, 0, settings.profiles_dir)
+        target["policy"] = {**settings.policy.model_dump(), **_as_dict(target.get("policy"))}
+        return TargetSettings.model_validate(target)
+    except ValidationError as e:
+        lines = describe_validation_error(e, TargetSettings)
+        raise ConfigError("; ".join(f"{source}: {line}" for line in lines)) from e
+    except PydanticCustomError as e:
+        raise ConfigError(f"{source}: {e.message()}") from e

@@ -114,7 +114,8 @@ def _leadership(elector: LeaderElector | None, read_only: bool) -> Callable[[], 
 
 
 def run_once(app: App) -> list[Decision]:
-    """Load models, take the Lease if we can, retrain and reconcile every target once."""
+    """Discover, load models, take the Lease if we can, retrain and reconcile every target once."""
+    app.daemon.discover()
     app.daemon.load_models()
     if app.elector is not None:
         app.elector.tick()

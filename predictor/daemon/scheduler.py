@@ -1,9 +1,10 @@
 """Run the daemon's jobs on APScheduler (the only module that imports it) until told to stop.
 
 Jobs: one retrain per target on ``retrain_interval_s`` with random ``retrain_jitter_s``; one
-reconcile over all targets on ``reconcile_interval_s``; the live-error observation; and the
-leader election tick. Every job has ``max_instances=1`` and ``coalesce=True``: a slow cycle is
-never run twice at once, and missed runs collapse into one.
+reconcile over all targets on ``reconcile_interval_s``; the live-error observation; discovery of
+opted-in ScaledObjects (each new one gets its retrain job); and the leader election tick. Every
+job has ``max_instances=1`` and ``coalesce=True``: a slow cycle is never run twice at once, and
+missed runs collapse into one.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def run_until_stopped(
             executor="leader",
             next_run_time=start,
         )
-    for name, rt in daemon.targets.items():
-        first = start if rt.artifact is None else start + timedelta(seconds=schedule.retrain_interval_s)
+
+    def schedule_retrain(name: str, first: datetime) -> None:
         scheduler.add_job(
             daemon.retrain,
             "interval",
@@ -64,6 +65,19 @@ def run_until_stopped(
             id=f"retrain:{name}",
             next_run_time=first,
         )
+
+    for name, rt in daemon.targets.items():
+        schedule_retrain(
+            name, start if rt.artifact is None else start + timedelta(seconds=schedule.retrain_interval_s)
+        )
+
+    def discover() -> None:
+        for name in daemon.discover():  # new targets train at once; none has a model yet
+            schedule_retrain(name, datetime.now(UTC))
+
+    scheduler.add_job(
+        discover, "interval", seconds=schedule.discovery_interval_s, id="discover", next_run_time=start
+    )
     scheduler.add_job(
         daemon.reconcile_all,
         "interval",

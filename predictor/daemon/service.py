@@ -19,10 +19,11 @@ from predictor.actuation.kubernetes import KubernetesClient
 from predictor.config import Settings
 from predictor.daemon import status as status_file
 from predictor.daemon.clock import Clock
+from predictor.daemon.discovery import target_from_view
 from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.reconcile import reconcile_target
 from predictor.daemon.target import Decision, TargetRuntime
-from predictor.errors import ActuationError, ForecastError, PredictorError, SourceError
+from predictor.errors import ActuationError, ConfigError, ForecastError, PredictorError, SourceError
 from predictor.forecasting.store import ModelArtifact, ModelStore
 from predictor.planning import Bounds, learn_cold_start
 from predictor.runtime.forecast import choose_and_fit, training_window
@@ -59,6 +60,34 @@ class Daemon:
         self.clock = clock
         self.is_leader = is_leader
         self.targets = {t.name: TargetRuntime.create(t, source_for(settings, t)) for t in settings.targets}
+        self._discovery_errors: dict[str, str] = {}
+
+    def discover(self) -> list[str]:
+        """Add the opted-in ScaledObjects of the watched namespaces as targets; returns the new names."""
+        if self.cluster is None or not self.settings.kubernetes.namespaces:
+            return []
+        try:
+            views = self.cluster.list_opted_in()
+        except PredictorError as e:
+            log.warning("cannot list opted-in ScaledObjects: %s", e, extra={"kind": error_kind(e)})
+            return []
+        managed = {str(rt.ref) for rt in self.targets.values()}
+        added = []
+        for view in views:
+            if str(view.ref) in managed:
+                continue
+            try:
+                target = target_from_view(view, self.settings)
+            except ConfigError as e:
+                if self._discovery_errors.get(str(view.ref)) != str(e):  # say it once, not every pass
+                    log.warning("not managing it: %s", e, extra={"scaled_object": str(view.ref)})
+                self._discovery_errors[str(view.ref)] = str(e)
+                continue
+            self._discovery_errors.pop(str(view.ref), None)
+            self.targets[target.name] = TargetRuntime.create(target, source_for(self.settings, target))
+            added.append(target.name)
+            log.info("discovered", extra={"target": target.name, "scaled_object": str(view.ref)})
+        return added
 
     def load_models(self) -> int:
         """Load every stored model, so a restarted daemon forecasts before Prometheus answers."""
@@ -136,7 +165,7 @@ class Daemon:
         now = self.clock.now()
         started = time.perf_counter()
         decisions = []
-        for rt in self.targets.values():
+        for rt in list(self.targets.values()):
             if rt.gone:
                 continue
             try:
