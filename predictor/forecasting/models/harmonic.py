@@ -2,12 +2,12 @@
 
 1. **Seasonal curve.** ``log(y + c)`` is regressed (weighted least squares favouring recent
    days, :data:`RECENCY_HALFLIFE_DAILY_S` / :data:`RECENCY_HALFLIFE_WEEKLY_S`; gaps skipped) on daily
-   Fourier terms (:data:`DAILY_HARMONICS`) and, with two weeks of history or more, weekly terms
-   (:data:`WEEKLY_HARMONICS`, skipping multiples of 7, which are daily terms again). Weekly terms
+   Fourier terms (``fourier.DAILY_HARMONICS``) and, with two weeks of history or more, weekly terms
+   (``fourier.WEEKLY_HARMONICS``, skipping multiples of 7, which are daily terms again). Weekly terms
    up to order 20 resolve about 8 hours of the week, so a weekend can have its own level and
    shape wherever it falls in UTC. Under two weeks, Saturday and Sunday (of the data's clock,
    from the daily trough to the next) get their own level and shape instead
-   (:data:`WEEKEND_HARMONICS`), once both weekend and weekday days were seen, so a weekday is
+   (``fourier.WEEKEND_HARMONICS``), once both weekend and weekday days were seen, so a weekday is
    not forecast from a curve pulled down by a weekend. Log space makes the pattern
    multiplicative, like traffic.
 2. **Recent level.** Traffic runs above or below its usual curve for hours (a launch, an
@@ -23,24 +23,22 @@
    residuals, bucketed by horizon (:data:`HORIZON_EDGES_S`), give calibrated quantiles.
 
 Fit plus predict of 28 days at 5-minute steps takes ~30 ms on one core. The regression is
-solved through FFTs (:func:`_fit_curve`), not matrix products, so it stays that fast when
+solved through FFTs (:func:`fourier.fit_curve`), not matrix products, so it stays that fast when
 OpenBLAS threads fight over busy cores (which made a plain ``X'WX`` ~70x slower here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from predictor.forecasting.base import DAY_S, WEEK_S, Forecaster
-from predictor.forecasting.models import common
+from predictor.forecasting.models import common, fourier
 from predictor.forecasting.quantiles import ResidualQuantiles
 
-DAILY_HARMONICS = 12
-WEEKLY_HARMONICS = 20
 LEVEL_HALFLIVES_S = (1_800, 7_200, 21_600)
 MAX_LEVEL_HORIZON_S = DAY_S
 HOLDOUT_DAYS = 7.0
@@ -52,126 +50,7 @@ RECENCY_HALFLIFE_WEEKLY_S = 2 * WEEK_S
 #: Daily harmonics of the weekend's own shape under two weeks of history. On short windows of
 #: the Azure trace, the weekend's own level alone (0) took the day-ahead MASE from 1.27 to 0.92,
 #: its own shape to 0.44.
-WEEKEND_HARMONICS = 4
 HORIZON_EDGES_S = (0.0, 900.0, 3_600.0, 3 * 3_600.0, 6 * 3_600.0, 12 * 3_600.0)
-_MONDAY_EPOCH_S = 4 * DAY_S
-
-
-def terms(*, step_s: int, weekly: bool, daily: int = DAILY_HARMONICS) -> tuple[np.ndarray, np.ndarray]:
-    """The regressors as (frequency in cycles per week, is a sine), intercept first.
-
-    Daily harmonic ``k`` is weekly frequency ``7k``; weekly harmonics that are multiples of 7
-    are left out (they are daily ones again).
-    """
-    daily = 7 * np.arange(1, min(daily, DAY_S // step_s // 2 - 1) + 1)
-    weekly_k = np.array([k for k in range(1, WEEKLY_HARMONICS + 1) if k % 7] if weekly else [], dtype=int)
-    freq = np.concatenate([[0], np.repeat(np.concatenate([daily, weekly_k]), 2)]).astype(np.int64)
-    is_sin = np.concatenate([[False], np.tile([True, False], len(freq) // 2)])
-    return freq, is_sin
-
-
-def design(seconds: np.ndarray, *, step_s: int, weekly: bool, daily: int = DAILY_HARMONICS) -> np.ndarray:
-    """Regressors at Unix ``seconds`` (one row each), in the order of :func:`terms`."""
-    freq, is_sin = terms(step_s=step_s, weekly=weekly, daily=daily)
-    angle = 2 * np.pi * np.outer((seconds - _MONDAY_EPOCH_S) % WEEK_S / WEEK_S, freq)
-    return np.where(is_sin, np.sin(angle), np.cos(angle))
-
-
-class Grid(NamedTuple):
-    """The regressors on a grid of ``period`` slots per day or week: term ``j`` is ``cos`` or
-    ``sin`` of ``2 pi cycles_j s / period``, on every observation or, with ``part_j``, on
-    ``weekend`` ones only. Observation ``t`` is at slot ``slots[t]``."""
-
-    cycles: np.ndarray
-    is_sin: np.ndarray
-    part: np.ndarray
-    period: int
-    slots: np.ndarray
-    weekend: np.ndarray
-
-
-def _fit_curve(grid: Grid, z: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least squares of ``z`` (the first ``len(z)`` observations) on the Fourier terms,
-    gaps skipped; the coefficients.
-
-    A product of two Fourier terms is again a sum of cosines or sines, so the normal equations
-    ``X'WX`` and ``X'Wz`` are read off the FFT of the per-slot weights and weighted sums (over
-    the ``weekend`` observations alone when a weekend-only term is involved): O(P log P), and no
-    matrix product. (numpy's ``lstsq`` took
-    ~90 ms; a BLAS ``X'WX`` 1 ms on one thread but ~80 ms when OpenBLAS threads fight over busy
-    cores.) A tiny ridge keeps the system solvable when some slots were never observed.
-    """
-    ok = ~np.isnan(z)
-    slots, masks = grid.slots[: len(z)], (ok, ok & grid.weekend[: len(z)])
-    spectra_w, spectra_z = (
-        np.fft.fft([np.bincount(slots[m], weights=v[m], minlength=grid.period) for m in masks])
-        for v in (weights, np.where(ok, weights * z, 0.0))
-    )
-    f, is_sin, period = grid.cycles, grid.is_sin, grid.period
-    pair = (grid.part[:, None] | grid.part[None, :]).astype(int)
-
-    def cos_sum(g: np.ndarray) -> np.ndarray:  # sum_s w_s cos(2 pi g s / P)
-        return spectra_w.real[pair, g % period]
-
-    def sin_sum(g: np.ndarray) -> np.ndarray:  # sum_s w_s sin(2 pi g s / P)
-        return -spectra_w.imag[pair, g % period]
-
-    a, b = f[:, None], f[None, :]
-    sa, sb = is_sin[:, None], is_sin[None, :]
-    diff, total = cos_sum(a - b), cos_sum(a + b)
-    sin_plus, sin_minus = sin_sum(a + b), sin_sum(a - b)
-    gram = np.select(
-        [sa & sb, sa & ~sb, ~sa & sb],
-        [0.5 * (diff - total), 0.5 * (sin_plus + sin_minus), 0.5 * (sin_plus - sin_minus)],
-        default=0.5 * (diff + total),
-    )
-    column_z = spectra_z[grid.part.astype(int), f % period]
-    rhs = np.where(is_sin, -column_z.imag, column_z.real)
-    gram[np.diag_indices_from(gram)] += 1e-8 * max(float(spectra_w[0, 0].real), 1.0)
-    return np.linalg.solve(gram, rhs)
-
-
-def _curve(coef: np.ndarray, grid: Grid, part: bool = False) -> np.ndarray:
-    """The fitted curve (or its weekend part) at each slot, by inverse FFT (see :func:`_fit_curve`)."""
-    spectrum = np.zeros(grid.period, dtype=complex)
-    use = grid.part == part
-    # a cos(t) + b sin(t) is the real part of (a - ib) e^{it}
-    np.add.at(
-        spectrum, grid.cycles[use] % grid.period, np.where(grid.is_sin[use], -1j * coef[use], coef[use])
-    )
-    return (np.fft.ifft(spectrum) * grid.period).real
-
-
-def _fitted(coef: np.ndarray, grid: Grid) -> np.ndarray:
-    """The fitted curve at each observation."""
-    weekend = np.where(grid.weekend, _curve(coef, grid, part=True)[grid.slots], 0.0)
-    return _curve(coef, grid)[grid.slots] + weekend
-
-
-def is_weekend(seconds: np.ndarray, shift_s: int) -> np.ndarray:
-    """Whether Unix ``seconds`` fall between Saturday and Monday, each ``shift_s`` after midnight UTC."""
-    return (seconds - _MONDAY_EPOCH_S - shift_s) % WEEK_S >= 5 * DAY_S
-
-
-def _with_weekend(
-    grid: Grid, coef: np.ndarray, seconds: np.ndarray, z: np.ndarray, step_s: int
-) -> tuple[Grid, int]:
-    """The daily ``grid`` with the weekend's own terms if the history can fit them, and ``shift_s``.
-
-    The weekend runs from trough to trough of the daily ``coef`` curve, wherever the data's clock
-    puts the trough. It needs a day of weekday data, and weekend data in every hour of the day
-    (a shape fitted to part of a day extrapolates wildly); otherwise the grid stays as it is.
-    """
-    trough_s = int(np.argmin(_curve(coef, grid))) * step_s  # slot 0 is midnight UTC
-    shift_s = (trough_s + DAY_S // 2) % DAY_S - DAY_S // 2
-    weekend, seen, bucket_s = is_weekend(seconds, shift_s), ~np.isnan(z), max(step_s, 3_600)
-    hours = np.unique(grid.slots[seen & weekend] * step_s // bucket_s)
-    if (seen & ~weekend).sum() * step_s < DAY_S or len(hours) * bucket_s < DAY_S:
-        return grid, 0
-    extra, extra_sin = terms(step_s=step_s, weekly=False, daily=WEEKEND_HARMONICS)
-    cycles, is_sin = np.concatenate([grid.cycles, extra // 7]), np.concatenate([grid.is_sin, extra_sin])
-    part = np.concatenate([grid.part, np.ones(len(extra), dtype=bool)])
-    return Grid(cycles, is_sin, part, grid.period, grid.slots, weekend), shift_s
 
 
 def _smoothed(e: np.ndarray, step_s: int) -> np.ndarray:
@@ -247,11 +126,13 @@ class HarmonicModel(common.LogSpaceModel):
 
     def centre(self, index: pd.DatetimeIndex, steps_ahead: np.ndarray) -> np.ndarray:
         seconds = common.seconds_of(index)
-        mu = design(seconds, step_s=self.step_s, weekly=self.weekly) @ self.coef
+        mu = fourier.design(seconds, step_s=self.step_s, weekly=self.weekly) @ self.coef
         if len(self.weekend_coef):
             daily = (len(self.weekend_coef) - 1) // 2
-            weekend = design(seconds, step_s=self.step_s, weekly=False, daily=daily) @ self.weekend_coef
-            mu = mu + np.where(is_weekend(seconds, self.weekend_shift_s), weekend, 0.0)
+            weekend = (
+                fourier.design(seconds, step_s=self.step_s, weekly=False, daily=daily) @ self.weekend_coef
+            )
+            mu = mu + np.where(fourier.is_weekend(seconds, self.weekend_shift_s), weekend, 0.0)
         return mu + self.correction(steps_ahead)
 
     def _params(self) -> dict[str, Any]:
@@ -304,24 +185,24 @@ class Harmonic(Forecaster):
         weekly = n * step_s >= 2 * WEEK_S
         period_s = WEEK_S if weekly else DAY_S
         seconds = common.seconds_of(data.index)
-        first = int(seconds[0]) - (int(seconds[0]) - _MONDAY_EPOCH_S) % period_s
-        freq, is_sin = terms(step_s=step_s, weekly=weekly)
+        first = int(seconds[0]) - (int(seconds[0]) - fourier.MONDAY_EPOCH_S) % period_s
+        freq, is_sin = fourier.terms(step_s=step_s, weekly=weekly)
         slots = ((seconds - first) % period_s) // step_s  # slot 0 is midnight UTC
         no = np.zeros(len(freq), dtype=bool)
-        grid = Grid(
+        grid = fourier.Grid(
             freq if weekly else freq // 7, is_sin, no, period_s // step_s, slots, np.zeros(n, dtype=bool)
         )
         z = data.log_values
 
         halflife_s = (RECENCY_HALFLIFE_WEEKLY_S if weekly else RECENCY_HALFLIFE_DAILY_S) / step_s
         weights = 0.5 ** (np.arange(n)[::-1] / halflife_s)
-        coef = _fit_curve(grid, z, weights)
+        coef = fourier.fit_curve(grid, z, weights)
         shift_s = 0
         if not weekly:
-            grid, shift_s = _with_weekend(grid, coef, seconds, z, step_s)
+            grid, shift_s = fourier.with_weekend(grid, coef, seconds, z, step_s)
             if grid.part.any():
-                coef = _fit_curve(grid, z, weights)
-        e = z - _fitted(coef, grid)
+                coef = fourier.fit_curve(grid, z, weights)
+        e = z - fourier.fitted(coef, grid)
         smooth = _smoothed(e, step_s)
         choice, betas = _level_correction(e, smooth, MAX_LEVEL_HORIZON_S // step_s)
         residuals = self._holdout_residuals(grid, z, weights, choice, betas, step_s)
@@ -341,7 +222,7 @@ class Harmonic(Forecaster):
 
     def _holdout_residuals(
         self,
-        grid: Grid,
+        grid: fourier.Grid,
         z: np.ndarray,
         weights: np.ndarray,
         choice: np.ndarray,
@@ -356,8 +237,8 @@ class Harmonic(Forecaster):
         n = len(z)
         hold = min(round(HOLDOUT_DAYS * DAY_S / step_s), n // 4)
         train = n - hold
-        coef = _fit_curve(grid, z[:train], weights[hold:])
-        e = z - _fitted(coef, grid)
+        coef = fourier.fit_curve(grid, z[:train], weights[hold:])
+        e = z - fourier.fitted(coef, grid)
         smooth = _smoothed(e, step_s)
         hour = 3_600 // step_s
         errors, horizons = [], []

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictor.forecasting.models import harmonic
+from predictor.forecasting.models import fourier, harmonic
 from predictor.forecasting.store import SCHEMA_VERSION, ModelArtifact
 from predictor.sources.synthetic import synthetic_trace
 
@@ -47,7 +47,7 @@ def test_weekday_level_is_recovered_a_day_after_a_weekend(clock_shift_h: int) ->
     # Before the weekend terms: level 0.82, WAPE 0.18.
     assert 0.93 < level < 1.07, f"day-ahead weekday level {level:.3f} of the truth"
     assert wape < 0.08, f"day-ahead WAPE {wape:.3f}"
-    assert len(model.weekend_coef) == 1 + 2 * harmonic.WEEKEND_HARMONICS
+    assert len(model.weekend_coef) == 1 + 2 * fourier.WEEKEND_HARMONICS
     loaded = harmonic.HarmonicModel.from_state(model.to_state())
     np.testing.assert_allclose(loaded.predict(truth.index[8 * PER_DAY], PER_DAY).mean, forecast)
 
@@ -60,7 +60,7 @@ def test_without_both_kinds_of_day_no_weekend_terms(first_day: int, last_day: fl
     noisy, _ = _traces(0)
     model = harmonic.Harmonic().fit(noisy.iloc[first_day * PER_DAY : round(last_day * PER_DAY)])
     assert len(model.weekend_coef) == 0, why
-    assert len(model.coef) == 1 + 2 * harmonic.DAILY_HARMONICS
+    assert len(model.coef) == 1 + 2 * fourier.DAILY_HARMONICS
 
 
 def test_state_without_weekend_fields_loads_as_before() -> None:
@@ -97,7 +97,7 @@ def test_golden_v1_file_with_weekend_terms_keeps_loading() -> None:
         written = artifact.model.predict(start, 48, (0.5, 0.9)).to_frame()
         expected_file.write_text(json.dumps({c: written[c].tolist() for c in written}, indent=1) + "\n")
     artifact = ModelArtifact.from_json(json.loads(golden.read_text()), source=str(golden))
-    assert len(artifact.model.weekend_coef) == 1 + 2 * harmonic.WEEKEND_HARMONICS
+    assert len(artifact.model.weekend_coef) == 1 + 2 * fourier.WEEKEND_HARMONICS
     forecast = artifact.model.predict(start, 48, (0.5, 0.9)).to_frame()
     for column, values in json.loads(expected_file.read_text()).items():
         np.testing.assert_allclose(forecast[column].to_numpy(), values, rtol=1e-9, err_msg=column)
