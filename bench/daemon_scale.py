@@ -119,7 +119,7 @@ def reconcile_bench(count: int, cycles: int, state_dir: Path) -> dict:
         for label, hour in (
             ("no change (night)", "05:00"),
             ("raising (morning ramp)", "07:50"),
-            ("steady (noon)", "12:00"),
+            ("steady (mid-morning)", "10:30"),
         ):
             clock.moment = pd.Timestamp(f"2026-11-18 {hour}", tz="UTC")
             runs, actions = [], set()

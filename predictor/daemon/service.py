@@ -61,6 +61,7 @@ class Daemon:
         self.is_leader = is_leader
         self.targets = {t.name: TargetRuntime.create(t, source_for(settings, t)) for t in settings.targets}
         self._discovery_errors: dict[str, str] = {}
+        self._last_progress = time.monotonic()  # start, then the end of each reconcile cycle
 
     def discover(self) -> list[str]:
         """Add the opted-in ScaledObjects of the watched namespaces as targets; returns the new names."""
@@ -189,6 +190,7 @@ class Daemon:
             if rt.artifact is not None:
                 self.metrics.model_age.labels(rt.name).set((now - rt.artifact.trained_at).total_seconds())
         self.metrics.reconcile_duration.set(time.perf_counter() - started)
+        self._last_progress = time.monotonic()
         self.metrics.last_reconcile.set(now.timestamp())
         if write_status:
             try:
@@ -216,6 +218,11 @@ class Daemon:
                 continue
             if forecast > 0:
                 self.metrics.live_error.labels(rt.name).set((float(actual.iloc[-1]) - forecast) / forecast)
+
+    def alive(self, *, stall_after_s: float) -> tuple[bool, dict[str, object]]:
+        """Alive while reconcile cycles keep completing: a wedged scheduler fails the liveness probe."""
+        since = time.monotonic() - self._last_progress
+        return since <= stall_after_s, {"seconds_since_last_reconcile": round(since, 1)}
 
     def ready(self) -> tuple[bool, dict[str, object]]:
         """Ready once every live target has a model, loaded or trained."""

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_START = pd.Timestamp("2026-01-05 00:00", tz="UTC")  # a Monday
+_EPOCH_MONDAY = pd.Timestamp("1970-01-05 00:00", tz="UTC")  # the first Monday of the Unix epoch
 
 
 def _bump(hour: np.ndarray, centre: float, rise_sd: float, fall_sd: float) -> np.ndarray:
@@ -84,33 +85,41 @@ def synthetic_trace(
 class SyntheticSource:
     """The built-in trace as a :class:`~predictor.sources.base.HistorySource` that follows the clock.
 
-    Values are generated from a fixed anchor (a Monday) up to the end asked for, so the same
-    timestamp always has the same value; ``config/demo.yaml`` uses it to run the daemon with no
+    Each ISO week (Monday to Monday, UTC) is generated on its own with a seed derived from
+    ``seed`` and the week's number, so the same timestamp always has the same value, any range
+    costs only the weeks it touches, and nothing is kept between fetches (a daemon with hundreds
+    of synthetic targets holds no traces). ``config/demo.yaml`` uses it to run the daemon with no
     cluster and no data to fetch.
     """
 
     def __init__(self, *, seed: int = 0, base_rps: float = 6.0, peak_rps: float = 120.0) -> None:
         self.seed, self.base_rps, self.peak_rps = seed, base_rps, peak_rps
-        self._cache: pd.Series | None = None
+
+    def week(self, monday: pd.Timestamp) -> pd.Series:
+        """One week of the trace at one-minute resolution, starting at ``monday`` 00:00 UTC."""
+        number = int((monday - _EPOCH_MONDAY).total_seconds() // (7 * 86_400))
+        return synthetic_trace(
+            start=monday,
+            days=7,
+            step_s=60,
+            base_rps=self.base_rps,
+            peak_rps=self.peak_rps,
+            bursts=1,
+            seed=int(np.random.SeedSequence([self.seed, number]).generate_state(1)[0]),
+        )
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:
         """Request rates over the ``step_s`` bins wholly inside ``[start, end)``."""
-        anchor = min(DEFAULT_START, (start.tz_convert("UTC") - pd.Timedelta(days=7)).normalize())
-        anchor -= pd.Timedelta(days=anchor.day_of_week)  # a Monday, so weeks line up
-        cache = self._cache
-        if cache is None or cache.index[0] > anchor or cache.index[-1] < end:
-            days = (end - anchor).total_seconds() / 86_400 + 1
-            cache = synthetic_trace(
-                start=anchor,
-                days=days,
-                step_s=60,
-                base_rps=self.base_rps,
-                peak_rps=self.peak_rps,
-                seed=self.seed,
-            )
-            self._cache = cache
         first = start.ceil(f"{step_s}s")
         bins = pd.date_range(first, end - pd.Timedelta(seconds=step_s), freq=f"{step_s}s")
-        history = cache.resample(f"{step_s}s").mean().reindex(bins)
+        if len(bins) == 0:
+            return pd.Series(np.array([], dtype=float), index=bins, name="requests_per_s")
+        monday = bins[0].normalize() - pd.Timedelta(days=bins[0].day_of_week)
+        weeks = []
+        while monday < end:
+            weeks.append(self.week(monday))
+            monday += pd.Timedelta(days=7)
+        minutes = pd.concat(weeks)
+        history = minutes.resample(f"{step_s}s").mean().reindex(bins)
         history.index.freq = f"{step_s}s"
         return history.rename("requests_per_s")
