@@ -25,12 +25,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
-COLD_STARTS_S = (600, 1200)
 SHORTFALL_TARGET = 0.10
 COST_TARGET = 1.10
 
 
-def replay(trace: str, cold_s: int, folder: str, reconcile_s: int) -> dict:
+def replay(
+    trace: str, cold_s: int, folder: str, reconcile_s: int, quantile: float, cooldown_s: float
+) -> dict:
     import pandas as pd
 
     from predictor.simulation.predictive import PredictiveSettings
@@ -48,7 +49,9 @@ def replay(trace: str, cold_s: int, folder: str, reconcile_s: int) -> dict:
         cold_start_s=cold_s,
         utilization=0.7,
         peak_pods=20,
-        predictive=PredictiveSettings(train_days=28, reconcile_every_s=reconcile_s),
+        predictive=PredictiveSettings(
+            train_days=28, reconcile_every_s=reconcile_s, quantile=quantile, cooldown_s=cooldown_s
+        ),
     )
     started = time.perf_counter()
     result = run_backtest(load, settings)
@@ -100,16 +103,28 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, default=TRACES)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reconcile-s", type=int, default=60)
+    parser.add_argument("--quantile", type=float, default=0.9, help="forecast quantile that sizes the floor")
+    parser.add_argument("--cooldown-s", type=float, default=1800.0, help="wait after a raise before lowering")
+    parser.add_argument("--cold-starts", default="600,1200", help="cold starts to replay, seconds")
+    parser.add_argument("--only", default="", help="comma-separated substrings of trace names to keep")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not args.traces.is_dir():
         print(f"no traces at {args.traces}: this benchmark reads ../shared/data/traces/", file=sys.stderr)
         return 1
-    jobs = [(t.name, cold) for t in sorted(args.traces.glob("*.csv")) for cold in COLD_STARTS_S]
+    keep = [k for k in args.only.split(",") if k]
+    traces = [t for t in sorted(args.traces.glob("*.csv")) if not keep or any(k in t.name for k in keep)]
+    colds = [int(c) for c in args.cold_starts.split(",")]
+    jobs = [(t.name, cold) for t in traces for cold in colds]
     rows = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(replay, name, cold, str(args.traces), args.reconcile_s) for name, cold in jobs]
+        futures = [
+            pool.submit(
+                replay, name, cold, str(args.traces), args.reconcile_s, args.quantile, args.cooldown_s
+            )
+            for name, cold in jobs
+        ]
         for done, future in enumerate(futures, 1):
             row = future.result()
             rows.append(row)
