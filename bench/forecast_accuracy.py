@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rows import AUTO, MODELS  # bench/rows.py: the script's folder is on sys.path
 
 from predictor.forecasting import metrics, registry, selection
 from predictor.sources.files import read_history_file
@@ -42,17 +43,6 @@ STEP_S = 300
 DAY = 86_400 // STEP_S  # bins per day
 TRAIN_CAP = pd.Timedelta(days=28)
 MIN_TRAIN = pd.Timedelta(days=2)
-#: Row name -> (registry kind, options). ``prophet_defaults`` is Prophet exactly as the library ships it.
-MODELS: dict[str, tuple[str, dict]] = {
-    "seasonal_naive": ("seasonal_naive", {}),
-    "seasonal_naive_weekly": ("seasonal_naive_weekly", {}),
-    "holt_winters": ("holt_winters", {}),
-    "mstl": ("mstl", {}),
-    "prophet": ("prophet", {}),
-    "prophet_defaults": ("prophet", {"library_defaults": True}),
-    "harmonic": ("harmonic", {}),
-}
-AUTO = "auto"
 LEADS = {"15 min": 3, "1 h": 12}  # bin offset from the origin
 MODES = ("day-ahead", *LEADS)
 

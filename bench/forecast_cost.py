@@ -28,23 +28,13 @@ import time
 import tracemalloc
 
 import pandas as pd
+from rows import AUTO, MODELS  # bench/rows.py: the script's folder is on sys.path
 
 from predictor.forecasting import registry, selection
 from predictor.sources.synthetic import synthetic_trace
 
 STEP_S = 300
 DAYS = 28
-#: Row name -> (registry kind, options); the reference ``prophet_defaults`` is Prophet as shipped.
-MODELS: dict[str, tuple[str, dict]] = {
-    "seasonal_naive": ("seasonal_naive", {}),
-    "seasonal_naive_weekly": ("seasonal_naive_weekly", {}),
-    "holt_winters": ("holt_winters", {}),
-    "mstl": ("mstl", {}),
-    "prophet": ("prophet", {}),
-    "prophet_defaults": ("prophet", {"library_defaults": True}),
-    "harmonic": ("harmonic", {}),
-}
-AUTO = "auto"
 ROWS = (AUTO, *MODELS)
 REFERENCE = "prophet_defaults"
 SLOW = ("prophet", "prophet_defaults")
