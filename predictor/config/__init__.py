@@ -1,9 +1,9 @@
 """Configuration: one YAML file, environment overrides, serving profiles from ``models/``."""
 
+from predictor.config.coldstart import ColdStartSettings
 from predictor.config.loading import format_settings, load_settings
 from predictor.config.profiles import ServingProfile, list_profiles, load_profile
 from predictor.config.settings import (
-    ColdStartSettings,
     KubernetesSettings,
     PolicySettings,
     PrometheusSettings,
@@ -13,8 +13,8 @@ from predictor.config.settings import (
     SyntheticHistorySettings,
     TargetCapacity,
     TargetSettings,
-    resolve_target,
 )
+from predictor.config.targets import resolve_target
 
 __all__ = [
     "ColdStartSettings",

@@ -44,7 +44,12 @@ def target_from_view(view: ScaledObjectView, settings: Settings) -> TargetSettin
         raw["cold_start"] = value if value == "learn" else _number(value)
     if MODE_ANNOTATION in notes:
         raw["policy"] = {"actuation_mode": notes[MODE_ANNOTATION]}
-    return resolve_target(raw, settings, source=f"ScaledObject {view.ref} (annotations)")
+    return resolve_target(
+        raw,
+        policy=settings.policy,
+        profiles_dir=settings.profiles_dir,
+        source=f"ScaledObject {view.ref} (annotations)",
+    )
 
 
 def _number(text: str) -> float | str:

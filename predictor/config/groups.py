@@ -1,0 +1,155 @@
+"""The setting groups of the configuration file: Prometheus, Kubernetes, schedule, server, policy.
+
+Every field carries its unit in its name; all models are frozen and reject unknown keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+FROZEN = ConfigDict(frozen=True, extra="forbid")  # every settings model: immutable, no unknown keys
+
+ModelChoice = Literal[
+    "auto", "seasonal_naive", "seasonal_naive_weekly", "holt_winters", "mstl", "prophet", "harmonic"
+]
+ActuationMode = Literal["patch", "metric", "dry-run"]
+
+
+class PrometheusSettings(BaseModel):
+    """Where the request-rate history is read from."""
+
+    model_config = FROZEN
+
+    url: str = Field("http://localhost:9090", description="Base URL of the Prometheus HTTP API.")
+    bearer_token_file: Path | None = Field(
+        None, description="File holding a bearer token sent as 'Authorization: Bearer'."
+    )
+    basic_auth_username: str | None = Field(None, description="Username for HTTP basic auth.")
+    basic_auth_password: SecretStr | None = Field(
+        None, description="Password for HTTP basic auth (masked in `config show`)."
+    )
+    ca_bundle_file: Path | None = Field(
+        None, description="CA bundle used to verify the server's TLS certificate."
+    )
+    insecure_skip_verify: bool = Field(False, description="Skip TLS verification (testing only).")
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of one HTTP request, seconds.")
+    retries: int = Field(2, ge=0, le=10, description="Retries of a failed request before the read fails.")
+    max_points_per_query: int = Field(
+        11_000,
+        ge=100,
+        le=11_000,
+        description="Points per range query; longer ranges are split (server max 11,000).",
+    )
+
+
+class KubernetesSettings(BaseModel):
+    """How predictor reaches the Kubernetes API, and which namespaces it watches."""
+
+    model_config = FROZEN
+
+    mode: Literal["auto", "in-cluster", "kubeconfig", "offline"] = Field(
+        "auto",
+        description="Credentials: in-cluster service account, a kubeconfig, auto (in-cluster if present), "
+        "or offline (no cluster: dry-run or metric only, bounds from each target's offline_* settings).",
+    )
+    kubeconfig_path: Path | None = Field(
+        None, description="Kubeconfig file; default is $KUBECONFIG or ~/.kube/config."
+    )
+    context: str | None = Field(None, description="Kubeconfig context; default is the current context.")
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces watched for opt-in ScaledObjects; empty = none."
+    )
+    discovery_label: str = Field(
+        "predictor.io/enabled", description="Label (value 'true') that opts a ScaledObject in to discovery."
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="Timeout of one API request, seconds.")
+    leader_election: bool = Field(True, description="Elect a leader on a Lease so several replicas can run.")
+    lease_name: str = Field("predictor-leader", description="Name of the coordination.k8s.io Lease.")
+    lease_namespace: str | None = Field(
+        None, description="Namespace of the Lease; default is predictor's own."
+    )
+    lease_duration_s: int = Field(
+        15, ge=5, description="How long a leader holds the Lease without renewing, seconds."
+    )
+
+
+class ScheduleSettings(BaseModel):
+    """How often the daemon retrains models and reconciles floors."""
+
+    model_config = FROZEN
+
+    retrain_interval_s: int = Field(
+        21_600, ge=60, description="Interval between retrains of one target, seconds."
+    )
+    retrain_jitter_s: int = Field(300, ge=0, description="Random delay added to each retrain, seconds.")
+    reconcile_interval_s: float = Field(60, ge=1, description="Interval between reconcile cycles, seconds.")
+    discovery_interval_s: float = Field(
+        300,
+        ge=1,
+        description="Interval between looks for opted-in ScaledObjects in kubernetes.namespaces, s.",
+    )
+    observe_interval_s: float = Field(
+        300,
+        ge=1,
+        description="Interval between reads of the latest actuals for the live forecast error, seconds.",
+    )
+
+
+class PolicySettings(BaseModel):
+    """How forecasts become floors. Top-level values are defaults; a target may override any."""
+
+    model_config = FROZEN
+
+    history_window_days: float = Field(28.0, gt=0, le=400, description="History used to train a model, days.")
+    model_step_s: int = Field(
+        300, ge=60, le=3_600, description="Resolution of the model and the forecast, seconds."
+    )
+    model: ModelChoice = Field("auto", description="Forecaster, or auto to choose by backtest per target.")
+    forecast_quantile: float = Field(
+        0.9, ge=0.5, lt=1, description="Upper quantile of the forecast that sizes the floor (0.9 = p90)."
+    )
+    horizon_s: int = Field(
+        21_600, ge=600, description="How far ahead the forecast and the plan reach, seconds."
+    )
+    utilization_target: float = Field(0.7, gt=0, le=1, description="Target utilisation of a pod, (0, 1].")
+    spike_buffer: float = Field(
+        0.2, ge=0, le=5, description="Extra pods as a fraction: ceil(pods * (1 + buffer))."
+    )
+    cooldown_s: int = Field(
+        1_800, ge=0, description="Wait after the last raise before the floor may go down, seconds."
+    )
+    max_step_down_pods: int = Field(2, ge=1, description="Largest single lowering of the floor, pods.")
+    step_down_interval_s: int = Field(300, ge=0, description="Minimum time between two lowerings, seconds.")
+    lead_time_margin_s: int = Field(
+        120,
+        ge=0,
+        description="Added to the cold start: one reconcile interval, KEDA's polling interval "
+        "and the HPA sync period (15 s), seconds.",
+    )
+    max_replicas_cap: int | None = Field(
+        None, ge=1, description="Never set a floor above this, even if maxReplicaCount allows it."
+    )
+    max_forecast_age_s: int = Field(
+        21_600,
+        ge=60,
+        description="Past this age of the last fitted model, the floor steps back to the baseline, s.",
+    )
+    actuation_mode: ActuationMode = Field(
+        "dry-run", description="patch the ScaledObject, publish a metric, or dry-run (log only; the default)."
+    )
+
+
+class ServerSettings(BaseModel):
+    """The daemon's HTTP endpoints (/metrics, /healthz, /readyz) and its logs."""
+
+    model_config = FROZEN
+
+    listen_address: str = Field("0.0.0.0", description="Address the HTTP server binds.")
+    port: int = Field(8080, ge=0, le=65_535, description="Port of the HTTP server; 0 picks a free one.")
+    log_format: Literal["json", "text"] = Field("json", description="Structured JSON logs, or readable text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged."
+    )
