@@ -11,8 +11,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from predictor.capacity import pod_model
-from predictor.cli.common import console, err_console, parse_duration, parse_time, print_json, reported_errors
-from predictor.config import load_settings
+from predictor.cli.common import (
+    console,
+    err_console,
+    parse_duration,
+    parse_time,
+    policy_with,
+    print_json,
+    reported_errors,
+)
+from predictor.config import PolicySettings, load_settings
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
 from predictor.runtime.targets import find_target, source_for
@@ -150,13 +158,10 @@ def backtest(
         if (history is None) == (config is None):
             raise ConfigError("give either --history FILE or --config FILE --target NAME")
         window = (parse_time(start) if start else None, parse_time(end) if end else None)
-        policy_defaults = {
-            "cold_start_s": 600.0,
-            "utilization": 0.7,
-            "quantile": 0.9,
-            "model": "auto",
-            "buffer": 0.0,
-        }
+        # Defaults: the target's policy, or for a bare history the policy defaults with no spike
+        # buffer (the replay compares policies, so it sizes the floor on the forecast alone).
+        policy = PolicySettings(spike_buffer=0.0)
+        cold_start_s = 600.0
         pod = None
         if history is not None:
             load = read_history_file(history, value_column=value_column, counts=counts, step_s=REPLAY_STEP_S)
@@ -167,45 +172,39 @@ def backtest(
                 raise ConfigError("--config needs --target NAME")
             settings = load_settings(config)
             t = find_target(settings, target)
-            name = t.name
-            policy_defaults |= {
-                "cold_start_s": t.cold_start.configured_s,
-                "utilization": t.policy.utilization_target,
-                "quantile": t.policy.forecast_quantile,
-                "model": t.policy.model,
-                "buffer": t.policy.spike_buffer,
-            }
-            pod = pod_model(t.capacity, t.role)
+            name, policy, pod = t.name, t.policy, pod_model(t.capacity, t.role)
+            cold_start_s = float(t.cold_start.configured_s or cold_start_s)
             last = window[1] or pd.Timestamp.now(tz="UTC").floor(
                 "1min"
             )  # a composition root may read the clock
             first = (window[0] or last - pd.Timedelta(days=days)) - pd.Timedelta(seconds=train_days * DAY_S)
             load = source_for(settings, t).fetch(first, last, REPLAY_STEP_S)
-        chosen = {
-            "cold_start_s": parse_duration(cold_start) if cold_start else None,
-            "utilization": utilization,
-            "quantile": quantile,
-            "model": model,
-            "buffer": buffer,
-        }
-        p = policy_defaults | {k: v for k, v in chosen.items() if v is not None}
+        policy = policy_with(
+            policy,
+            {
+                "--utilization": ("utilization_target", utilization),
+                "--quantile": ("forecast_quantile", quantile),
+                "--model": ("model", model),
+                "--buffer": ("spike_buffer", buffer),
+            },
+        )
         settings_ = BacktestSettings(
             start=window[0],
             end=window[1],
             score_days=days,
-            cold_start_s=float(p["cold_start_s"]),
-            utilization=float(p["utilization"]),
+            cold_start_s=float(parse_duration(cold_start)) if cold_start else cold_start_s,
+            utilization=policy.utilization_target,
             peak_pods=peak_pods,
             pod=pod,
             min_replicas=min_replicas,
             max_replicas=max_replicas,
             predictive=PredictiveSettings(
-                model=str(p["model"]),
-                quantile=float(p["quantile"]),
+                model=policy.model,
+                quantile=policy.forecast_quantile,
                 train_days=train_days,
                 retrain_every_s=parse_duration(retrain_every),
                 reconcile_every_s=parse_duration(reconcile_every),
-                buffer=float(p["buffer"]),
+                buffer=policy.spike_buffer,
             ),
         )
         result = run_with_progress(load, settings_)

@@ -9,8 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
+from predictor.config import PolicySettings
+from predictor.config.errors import describe_validation_error
 from predictor.errors import CapacityError, ConfigError, PredictorError
 
 # Exit codes: 0 fine, 1 a runtime failure (source, forecast, actuation), 2 bad input.
@@ -97,3 +100,23 @@ def human_duration(seconds: float) -> str:
     if hours == 0:
         return f"{minutes} min"
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def policy_with(base: PolicySettings, flags: dict[str, tuple[str, object]]) -> PolicySettings:
+    """``base`` with the flags given on the command line applied, validated like the config file.
+
+    ``flags`` maps a flag to (policy field, value); ``None`` values were not given. A bad value is
+    a ConfigError that names the flag, e.g. ``--quantile: Input should be less than 1 (got 1.5)``.
+    """
+    given = {field: value for field, value in flags.values() if value is not None}
+    if not given:
+        return base
+    try:
+        return PolicySettings(**{**base.model_dump(), **given})
+    except ValidationError as e:
+        flag_of = {field: flag for flag, (field, _) in flags.items()}
+        lines = []
+        for line in describe_validation_error(e):
+            field, _, problem = line.partition(": ")
+            lines.append(f"{flag_of.get(field, field)}: {problem}")
+        raise ConfigError("\n".join(lines)) from e

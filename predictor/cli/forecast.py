@@ -17,6 +17,7 @@ from predictor.cli.common import (
     err_console,
     parse_duration,
     parse_time,
+    policy_with,
     print_json,
     reported_errors,
 )
@@ -105,11 +106,12 @@ def forecast(
         if (config is None) == (history is None):
             raise ConfigError("give either --config (with --target) or --history FILE")
         overrides = {
-            "model": model,
-            "forecast_quantile": quantile,
-            "history_window_days": train_days,
-            "horizon_s": parse_duration(horizon) if horizon else None,
+            "--model": ("model", model),
+            "--quantile": ("forecast_quantile", quantile),
+            "--train-days": ("history_window_days", train_days),
+            "--horizon": ("horizon_s", parse_duration(horizon) if horizon else None),
         }
+        policy_with(_DEFAULTS, overrides)  # a bad flag is one clear error, before any target is read
         now = parse_time(at) if at else None
         if history is not None:
             results = [
@@ -153,15 +155,10 @@ def forecast(
             raise typer.Exit(EXIT_FAILURE)
 
 
-def _policy(overrides: dict, base: PolicySettings) -> PolicySettings:
-    chosen = {k: v for k, v in overrides.items() if v is not None}
-    return PolicySettings(**{**base.model_dump(), **chosen}) if chosen else base
-
-
 def _from_history(
     path, value_column, counts, now, overrides, profile, peak_pods, cold_start, baseline, max_replicas
 ) -> TargetForecast:
-    policy = _policy(overrides, _DEFAULTS)
+    policy = policy_with(_DEFAULTS, overrides)
     series = read_history_file(path, value_column=value_column, counts=counts, step_s=policy.model_step_s)
     if now is None:
         now = series.index[-1] + pd.Timedelta(seconds=policy.model_step_s)
@@ -196,7 +193,7 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
         for t in targets:
             progress.update(task, description=f"forecasting {t.name}")
             try:
-                t = t.model_copy(update={"policy": _policy(overrides, t.policy)})
+                t = t.model_copy(update={"policy": policy_with(t.policy, overrides)})
                 request = request_for(t, bounds=Bounds(baseline, max_replicas))
                 series = read_history(source_for(settings, t), now, request)
                 results.append(forecast_target(series, request, now))

@@ -76,8 +76,10 @@ def reconcile_target(
         metrics.forecast_mean.labels(rt.name).set(wanted.mean_now)
         label = quantile_label(rt.settings.policy.forecast_quantile)
         metrics.forecast_quantile.labels(rt.name, label).set(wanted.quantile_now)
+    if rt.mode == "metric":  # every cycle: KEDA reads it whether or not it just changed
+        metrics.recommended_min_replicas.labels(rt.ref.namespace, rt.ref.name).set(wanted.floor)
     metrics.set_state(rt.name, rt.state)
-    next_change = rt.plan.next_change() if rt.plan is not None and rt.state != "fallback" else None
+    next_change = rt.plan.next_change() if rt.plan is not None else None
     when = f"{next_change.at:%a %H:%M} {next_change.from_pods}→{next_change.to_pods}" if next_change else None
     decision = Decision(
         rt.name,
@@ -110,8 +112,6 @@ def reconcile_target(
         decision = _with(decision, floor=applied, action=direction)
     else:
         rt.virtual_floor = wanted.floor
-        if rt.mode == "metric":
-            metrics.recommended_min_replicas.labels(rt.ref.namespace, rt.ref.name).set(wanted.floor)
         decision = _with(decision, action=direction if rt.mode == "metric" else f"would {direction}")
     if direction == "raise":
         rt.last_raise_at = now

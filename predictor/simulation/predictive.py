@@ -17,9 +17,10 @@ import pandas as pd
 
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError
+from predictor.forecasting import registry
 from predictor.planning import Bounds, ColdStart, FloorState, StepRules
 from predictor.planning.planner import Demand, plan_floor
-from predictor.runtime.forecast import ForecastRequest, choose_and_fit, training_window
+from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, training_window
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ def predictive_floor(
         bounds=bounds,
         rules=StepRules(settings.cooldown_s, settings.max_step_down_pods, settings.step_down_interval_s),
     )
+    if settings.model != AUTO:
+        registry.make_forecaster(settings.model)  # an unknown name fails here, not silently per retrain
     lead = pd.Timedelta(seconds=request.lead_time_s)
     periods = math.ceil(request.lead_time_s / settings.step_s) + 2
     n = len(replay)
@@ -100,7 +103,7 @@ def predictive_floor(
                 model, fitted_at, predicted_key = selection.model, now, None
                 fits.append((now, selection.kind))
             except ForecastError:
-                pass  # keep the last model, as the daemon does; with none yet, the floor holds
+                pass  # too little history yet, or a failed fit: keep the last model, as the daemon does
         if model is not None:
             bin_start = now.floor(f"{settings.step_s}s")
             if predicted is None or predicted_key != bin_start:  # one forecast per model step

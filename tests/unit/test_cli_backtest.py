@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from predictor.capacity import pod_model_for_peak
 from predictor.cli.main import app
 from predictor.sources.synthetic import synthetic_trace
 
@@ -81,6 +82,39 @@ def test_a_window_without_earlier_history_is_a_clear_error(trace_csv):
     )
     assert result.exit_code == 1
     assert "must lie after the start of the history" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--model", "nope"], "--model: Input should be 'auto'"),
+        (["--utilization", "0"], "--utilization: Input should be greater than 0"),
+        (["--quantile", "1.5"], "--quantile: Input should be less than 1"),
+    ],
+)
+def test_bad_flags_exit_2_before_any_replay(trace_csv, flags, message):
+    result = runner.invoke(app, ["backtest", "--history", str(trace_csv), *flags])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_the_replay_refuses_an_unknown_model_instead_of_running_without_one():
+    from predictor.errors import ForecastError
+    from predictor.planning import Bounds, configured_cold_start
+    from predictor.simulation.predictive import PredictiveSettings, predictive_floor
+
+    load = synthetic_trace(days=3, step_s=60, seed=1)
+    pod = pod_model_for_peak(float(load.max()), 10, utilization=0.7)
+    with pytest.raises(ForecastError, match="unknown model 'nope'"):
+        predictive_floor(
+            load,
+            load.index[-1440],
+            pod=pod,
+            utilization=0.7,
+            cold_start=configured_cold_start(total_s=600),
+            bounds=Bounds(1),
+            settings=PredictiveSettings(model="nope"),
+        )
 
 
 def test_demo_runs_on_the_built_in_trace(tmp_path):

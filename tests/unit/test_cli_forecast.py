@@ -120,6 +120,8 @@ def test_config_targets_with_a_history_file(history_csv, tmp_path):
         ([], 2, "give either --config (with --target) or --history FILE"),
         (["--history", "x.csv", "--horizon", "soon"], 2, "is not a duration"),
         (["--history", "x.csv", "--at", "yesterday-ish"], 2, "is not a timestamp"),
+        (["--history", "x.csv", "--quantile", "1.5"], 2, "--quantile: Input should be less than 1 (got 1.5)"),
+        (["--history", "x.csv", "--model", "nope"], 2, "--model: Input should be 'auto'"),
     ],
 )
 def test_bad_input_is_a_clear_error(args, code, message):

@@ -168,3 +168,12 @@ def test_dry_run_and_metric_modes_patch_nothing(rig):
     assert patches(rig) == []
     floor = decisions["code"].floor
     assert rig.metric("predictor_recommended_min_replicas", namespace=NS, scaledobject="code") == floor
+
+
+def test_metric_mode_publishes_the_floor_every_cycle_even_unchanged(rig):
+    rig.kube.put_object(scaled_object("code"))
+    daemon = rig.daemon(settings_for(rig.tmp_path, "code", mode="metric"))
+    daemon.retrain_all()
+    night = daemon.reconcile_all()[0]  # 06:00: the floor stays at the baseline, nothing changes
+    assert night.action == "hold"
+    assert rig.metric("predictor_recommended_min_replicas", namespace=NS, scaledobject="code") == night.floor
