@@ -19,6 +19,15 @@ from predictor.forecasting.base import quantile_label
 from predictor.runtime.forecast import TargetForecast
 
 
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Lay out, write and release a figure (pyplot keeps every open figure alive otherwise)."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def forecast_plot(tf: TargetForecast, path: Path, *, history_days: float = 2.0) -> Path:
     """History, the forecast band, and pods needed and the planned floor on a second axis."""
     label = quantile_label(tf.request.quantile)
@@ -67,8 +76,4 @@ def forecast_plot(tf: TargetForecast, path: Path, *, history_days: float = 2.0) 
         f"the floor leads demand by the lead time ({human_duration(tf.request.lead_time_s)})"
     )
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

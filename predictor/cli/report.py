@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from predictor.cli.common import human_duration
+from predictor.cli.plots import save_figure
 from predictor.simulation.replay import POLICIES, BacktestResult
 
 COLOURS = {"reactive": "C1", "predictive": "C0", "oracle": "C2"}
@@ -52,10 +53,7 @@ def load_vs_capacity(result: BacktestResult, path: Path) -> Path:
     axes[0].legend(loc="upper right", fontsize=8)
     axes[-1].set_xlabel("time (UTC)")
     fig.suptitle("Load against Ready capacity (Ready pods × capacity per pod at 100 %)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def floor_timeline(result: BacktestResult, path: Path) -> Path:
@@ -98,10 +96,7 @@ def floor_timeline(result: BacktestResult, path: Path) -> Path:
         f"Floor timeline: the predictive floor rises one lead time ({lead}) before the load", loc="left"
     )
     _time_axis(ax)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def cost_vs_shortfall(result: BacktestResult, path: Path) -> Path:
@@ -122,10 +117,7 @@ def cost_vs_shortfall(result: BacktestResult, path: Path) -> Path:
     ax.set_title("Cost against shortfall (lower left is better)", loc="left")
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.2)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def summary_markdown(result: BacktestResult, name: str) -> str:
