@@ -32,17 +32,44 @@ def quantile_label(q: float) -> str:
 
 
 @dataclass(frozen=True)
+class Clamp:
+    """One forecast series cut down to its plausibility bound, for the reasons people read.
+
+    ``series`` is ``mean`` or a quantile label (``p90``); ``points`` how many of its points were
+    cut; ``raw`` the largest value before the cut and ``bound`` the value it was cut to there
+    (req/s); ``rule`` says where the bound comes from (e.g. "3× the history's peak").
+    """
+
+    series: str
+    points: int
+    raw: float
+    bound: float
+    rule: str
+
+    def describe(self) -> str:
+        """``p90 clamped from 2e+07 to 4,800 req/s: 3× the history's peak``."""
+        return f"{self.series} clamped from {self.raw:.3g} to {self.bound:,.0f} req/s: {self.rule}"
+
+
+@dataclass(frozen=True)
 class Forecast:
     """Predicted request rate (req/s) on a regular UTC index.
 
     Invariants: every array has ``len(index)`` finite values >= 0, and quantile arrays are
-    non-decreasing in the quantile (p50 <= p90 <= p95 point by point).
+    non-decreasing in the quantile (p50 <= p90 <= p95 point by point). ``clamps`` lists the
+    series that were cut to their plausibility bound (empty when none was).
     """
 
     index: pd.DatetimeIndex
     mean: np.ndarray
     quantiles: Mapping[float, np.ndarray]
     model: str
+    clamps: tuple[Clamp, ...] = ()
+
+    @property
+    def clamped(self) -> bool:
+        """Whether any series of this forecast was cut to its plausibility bound."""
+        return bool(self.clamps)
 
     def quantile(self, q: float) -> np.ndarray:
         """The forecast at quantile ``q`` (must be one that was requested)."""
