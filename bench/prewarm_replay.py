@@ -34,7 +34,10 @@ def replay(
 ) -> dict:
     import pandas as pd
 
-    from predictor.simulation.predictive import PredictiveSettings
+    from predictor.config import PolicySettings
+    from predictor.planning import configured_cold_start
+    from predictor.runtime.policy import Cadence
+    from predictor.runtime.targets import policy_from_settings
     from predictor.simulation.replay import BacktestSettings, run_backtest
     from predictor.sources.files import read_history_file
 
@@ -44,14 +47,19 @@ def replay(
     end = load.index[-1] + pd.Timedelta(minutes=1)
     # Keep what the replay can use: 28 days of training before the scored window.
     load = load[load.index >= end - pd.Timedelta(days=score_days + 28)]
+    policy = PolicySettings(
+        spike_buffer=0.0,
+        utilization_target=0.7,
+        history_window_days=28,
+        forecast_quantile=quantile,
+        cooldown_s=round(cooldown_s),
+    )
     settings = BacktestSettings(
+        policy=policy_from_settings(policy),
+        cadence=Cadence(retrain_every_s=86_400, reconcile_every_s=reconcile_s),
+        cold_start=configured_cold_start(total_s=cold_s),
         score_days=score_days,
-        cold_start_s=cold_s,
-        utilization=0.7,
         peak_pods=20,
-        predictive=PredictiveSettings(
-            train_days=28, reconcile_every_s=reconcile_s, quantile=quantile, cooldown_s=cooldown_s
-        ),
     )
     started = time.perf_counter()
     result = run_backtest(load, settings)

@@ -11,25 +11,26 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from predictor.capacity import pod_model
+from predictor.cli import policy_flags
 from predictor.cli.common import (
     console,
     err_console,
     parse_duration,
     parse_time,
-    policy_with,
     print_json,
     reported_errors,
 )
 from predictor.config import PolicySettings, load_settings
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
-from predictor.runtime.targets import find_target, source_for
-from predictor.simulation.predictive import PredictiveSettings
+from predictor.planning import configured_cold_start
+from predictor.runtime.policy import Cadence
+from predictor.runtime.targets import cold_start_of, find_target, policy_from_settings, source_for
 from predictor.simulation.replay import POLICIES, BacktestResult, BacktestSettings, run_backtest
 from predictor.sources.files import read_history_file
 
 REPLAY_STEP_S = 60
-INPUT, POLICY, OUTPUT = "Input", "Policy", "Output"
+INPUT, POLICY, OUTPUT = "Input", policy_flags.POLICY, "Output"
 
 
 def comparison_table(result: BacktestResult, title: str) -> Table:
@@ -104,25 +105,12 @@ def backtest(
     days: Annotated[
         float, typer.Option(help="Days replayed when --start is not given.", rich_help_panel=INPUT)
     ] = 7.0,
-    train_days: Annotated[
-        float, typer.Option(help="Rolling training window, days.", rich_help_panel=POLICY)
-    ] = 28.0,
-    cold_start: Annotated[
-        str | None,
-        typer.Option(
-            help="Cold start of a pod, e.g. 10m (default: the target's, or 10m).", rich_help_panel=POLICY
-        ),
-    ] = None,
-    utilization: Annotated[
-        float | None, typer.Option(help="HPA and floor target utilisation.", rich_help_panel=POLICY)
-    ] = None,
-    quantile: Annotated[
-        float | None, typer.Option(help="Forecast quantile that sizes the floor.", rich_help_panel=POLICY)
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="auto or a model name.", rich_help_panel=POLICY)] = None,
-    buffer: Annotated[
-        float | None, typer.Option(help="Spike buffer on the floor.", rich_help_panel=POLICY)
-    ] = None,
+    train_days: policy_flags.TrainDays = None,
+    cold_start: policy_flags.ColdStart = None,
+    utilization: policy_flags.Utilization = None,
+    quantile: policy_flags.Quantile = None,
+    model: policy_flags.Model = None,
+    buffer: policy_flags.Buffer = None,
     retrain_every: Annotated[
         str, typer.Option(help="Retrain interval, e.g. 24h.", rich_help_panel=POLICY)
     ] = "24h",
@@ -160,10 +148,12 @@ def backtest(
         window = (parse_time(start) if start else None, parse_time(end) if end else None)
         # Defaults: the target's policy, or for a bare history the policy defaults with no spike
         # buffer (the replay compares policies, so it sizes the floor on the forecast alone).
-        policy = PolicySettings(spike_buffer=0.0)
-        cold_start_s = 600.0
+        base = PolicySettings(spike_buffer=0.0)
+        cold = configured_cold_start(total_s=600.0)
         pod = None
+        flags = policy_flags.PolicyFlags(model, quantile, buffer, utilization, train_days)
         if history is not None:
+            policy = policy_flags.policy_from_flags(base, flags)
             load = read_history_file(history, value_column=value_column, counts=counts, step_s=REPLAY_STEP_S)
             name = history.name
             peak_pods = peak_pods or 20
@@ -172,40 +162,31 @@ def backtest(
                 raise ConfigError("--config needs --target NAME")
             settings = load_settings(config)
             t = find_target(settings, target)
-            name, policy, pod = t.name, t.policy, pod_model(t.capacity, t.role)
-            cold_start_s = float(t.cold_start.configured_s or cold_start_s)
+            policy = policy_flags.policy_from_flags(t.policy, flags)
+            name, pod, cold = t.name, pod_model(t.capacity, t.role), cold_start_of(t)
             last = window[1] or pd.Timestamp.now(tz="UTC").floor(
                 "1min"
             )  # a composition root may read the clock
-            first = (window[0] or last - pd.Timedelta(days=days)) - pd.Timedelta(seconds=train_days * DAY_S)
+            first = (window[0] or last - pd.Timedelta(days=days)) - pd.Timedelta(
+                seconds=policy.history_window_days * DAY_S
+            )
             load = source_for(settings, t).fetch(first, last, REPLAY_STEP_S)
-        policy = policy_with(
-            policy,
-            {
-                "--utilization": ("utilization_target", utilization),
-                "--quantile": ("forecast_quantile", quantile),
-                "--model": ("model", model),
-                "--buffer": ("spike_buffer", buffer),
-            },
-        )
+        if cold_start:
+            cold = configured_cold_start(total_s=parse_duration(cold_start))
         settings_ = BacktestSettings(
+            policy=policy_from_settings(policy),
+            cadence=Cadence(
+                retrain_every_s=parse_duration(retrain_every),
+                reconcile_every_s=parse_duration(reconcile_every),
+            ),
+            cold_start=cold,
             start=window[0],
             end=window[1],
             score_days=days,
-            cold_start_s=float(parse_duration(cold_start)) if cold_start else cold_start_s,
-            utilization=policy.utilization_target,
             peak_pods=peak_pods,
             pod=pod,
             min_replicas=min_replicas,
             max_replicas=max_replicas,
-            predictive=PredictiveSettings(
-                model=policy.model,
-                quantile=policy.forecast_quantile,
-                train_days=train_days,
-                retrain_every_s=parse_duration(retrain_every),
-                reconcile_every_s=parse_duration(reconcile_every),
-                buffer=policy.spike_buffer,
-            ),
         )
         result = run_with_progress(load, settings_)
         if export_csv is not None:

@@ -23,8 +23,8 @@ from predictor.cli.common import console, human_duration, reported_errors
 from predictor.config import PolicySettings, load_profile
 from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import forecast_target
-from predictor.runtime.targets import request_from_policy
-from predictor.simulation.predictive import PredictiveSettings
+from predictor.runtime.policy import Cadence
+from predictor.runtime.targets import policy_from_settings, request_from_policy
 from predictor.simulation.replay import BacktestSettings
 from predictor.sources.synthetic import synthetic_trace
 
@@ -66,7 +66,8 @@ def demo(
             for d in (last_day - pd.Timedelta(days=k) for k in range(1, 8))
             if d.day_of_week < 5
         )
-        request = request_from_policy("demo-chat", policy, pod=pod, cold_start=cold, bounds=Bounds(1, 100))
+        shipped = policy_from_settings(policy)
+        request = request_from_policy("demo-chat", shipped, pod=pod, cold_start=cold, bounds=Bounds(1, 100))
         history = trace.resample(f"{policy.model_step_s}s").mean()
         with console.status("forecasting ..."):
             tf = forecast_target(history, request, morning)
@@ -76,13 +77,12 @@ def demo(
         console.print(f"wrote {forecast_plot(tf, out / 'forecast.png')}\n")
 
         settings = BacktestSettings(
+            # As before: the replay sizes the floor on the forecast alone (no spike buffer).
+            policy=shipped.with_floor(buffer=0.0),
+            cadence=Cadence(retrain_every_s=86_400, reconcile_every_s=60),
+            cold_start=cold,
             score_days=days,
-            cold_start_s=cold.seconds,
-            utilization=policy.utilization_target,
             peak_pods=PEAK_PODS,
-            predictive=PredictiveSettings(
-                quantile=policy.forecast_quantile, margin_s=policy.lead_time_margin_s
-            ),
         )
         result = run_with_progress(trace, settings)
         console.print(comparison_table(result, f"Replay of the last {days:g} days (one step a minute)"))

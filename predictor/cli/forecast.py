@@ -10,14 +10,13 @@ import typer
 from rich.progress import Progress
 
 from predictor.capacity import pod_model, pod_model_for_peak
-from predictor.cli import forecast_view
+from predictor.cli import forecast_view, policy_flags
 from predictor.cli.common import (
     EXIT_FAILURE,
     console,
     err_console,
     parse_duration,
     parse_time,
-    policy_with,
     print_json,
     reported_errors,
 )
@@ -25,12 +24,18 @@ from predictor.config import PolicySettings, load_profile, load_settings
 from predictor.errors import ConfigError, PredictorError
 from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import TargetForecast, forecast_target
-from predictor.runtime.targets import find_target, read_history, request_for, request_from_policy, source_for
+from predictor.runtime.targets import (
+    find_target,
+    policy_from_settings,
+    read_history,
+    request_for,
+    request_from_policy,
+    source_for,
+)
 from predictor.sources.files import read_history_file
 
 _DEFAULTS = PolicySettings()
 INPUT = "Input"
-MODEL = "Model"
 SIZING = "Sizing (with --history)"
 OUTPUT = "Output"
 
@@ -57,19 +62,12 @@ def forecast(
             help="Forecast as if now were this time (UTC), from the data before it.", rich_help_panel=INPUT
         ),
     ] = None,
-    horizon: Annotated[
-        str | None, typer.Option(help="How far ahead, e.g. 6h.", rich_help_panel=MODEL)
-    ] = None,
-    train_days: Annotated[
-        float | None, typer.Option(help="Days of history to train on.", rich_help_panel=MODEL)
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="auto, or a model: seasonal_naive, harmonic, prophet, ...", rich_help_panel=MODEL),
-    ] = None,
-    quantile: Annotated[
-        float | None, typer.Option(help="Quantile that sizes the floor, e.g. 0.9.", rich_help_panel=MODEL)
-    ] = None,
+    horizon: policy_flags.Horizon = None,
+    train_days: policy_flags.TrainDays = None,
+    model: policy_flags.Model = None,
+    quantile: policy_flags.Quantile = None,
+    buffer: policy_flags.Buffer = None,
+    utilization: policy_flags.Utilization = None,
     profile: Annotated[
         str, typer.Option(help="Serving profile that sizes pods.", rich_help_panel=SIZING)
     ] = "llama-3-70b-h100-tp8",
@@ -80,10 +78,7 @@ def forecast(
             rich_help_panel=SIZING,
         ),
     ] = None,
-    cold_start: Annotated[
-        str | None,
-        typer.Option(help="Cold start, e.g. 10m (default: the profile's stages).", rich_help_panel=SIZING),
-    ] = None,
+    cold_start: policy_flags.ColdStart = None,
     baseline: Annotated[
         int, typer.Option(help="The ScaledObject's minReplicaCount.", rich_help_panel=SIZING)
     ] = 1,
@@ -105,13 +100,9 @@ def forecast(
     with reported_errors():
         if (config is None) == (history is None):
             raise ConfigError("give either --config (with --target) or --history FILE")
-        overrides = {
-            "--model": ("model", model),
-            "--quantile": ("forecast_quantile", quantile),
-            "--train-days": ("history_window_days", train_days),
-            "--horizon": ("horizon_s", parse_duration(horizon) if horizon else None),
-        }
-        policy_with(_DEFAULTS, overrides)  # a bad flag is one clear error, before any target is read
+        overrides = policy_flags.PolicyFlags(model, quantile, buffer, utilization, train_days, horizon)
+        # A bad flag is one clear error, before any target is read.
+        policy_flags.policy_from_flags(_DEFAULTS, overrides)
         now = parse_time(at) if at else None
         if history is not None:
             results = [
@@ -158,7 +149,7 @@ def forecast(
 def _from_history(
     path, value_column, counts, now, overrides, profile, peak_pods, cold_start, baseline, max_replicas
 ) -> TargetForecast:
-    policy = policy_with(_DEFAULTS, overrides)
+    policy = policy_flags.policy_from_flags(_DEFAULTS, overrides)
     series = read_history_file(path, value_column=value_column, counts=counts, step_s=policy.model_step_s)
     if now is None:
         now = series.index[-1] + pd.Timedelta(seconds=policy.model_step_s)
@@ -175,7 +166,11 @@ def _from_history(
         )
     )
     request = request_from_policy(
-        path.name, policy, pod=pod, cold_start=cold, bounds=Bounds(baseline, max_replicas)
+        path.name,
+        policy_from_settings(policy),
+        pod=pod,
+        cold_start=cold,
+        bounds=Bounds(baseline, max_replicas),
     )
     with console.status(f"choosing a model for {path.name} ..."):
         return forecast_target(series, request, now)
@@ -193,7 +188,7 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
         for t in targets:
             progress.update(task, description=f"forecasting {t.name}")
             try:
-                t = t.model_copy(update={"policy": policy_with(t.policy, overrides)})
+                t = t.model_copy(update={"policy": policy_flags.policy_from_flags(t.policy, overrides)})
                 request = request_for(t, bounds=Bounds(baseline, max_replicas))
                 series = read_history(source_for(settings, t), now, request)
                 results.append(forecast_target(series, request, now))

@@ -91,7 +91,7 @@ def floor_timeline(result: BacktestResult, path: Path) -> Path:
     ax.set_xlabel("time (UTC)")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper right", fontsize=8)
-    lead = human_duration(result.cluster.cold_start_s + result.settings.predictive.margin_s)
+    lead = human_duration(result.settings.cold_start.lead_time_s(result.settings.policy.floor.margin_s))
     ax.set_title(
         f"Floor timeline: the predictive floor rises one lead time ({lead}) before the load", loc="left"
     )

@@ -21,7 +21,7 @@ from predictor.daemon.target import Decision, TargetRuntime
 from predictor.forecasting.base import quantile_label
 from predictor.planning import Bounds, FloorState
 from predictor.runtime.forecast import predict_and_plan
-from predictor.runtime.targets import request_for
+from predictor.runtime.targets import request_from_policy
 
 log = logging.getLogger("predictor.reconcile")
 
@@ -45,7 +45,7 @@ def reconcile_target(
     is_leader: Callable[[], bool],
 ) -> Decision:
     """Reconcile ``rt`` as of ``now`` (see the module docstring). Raises our own errors only."""
-    policy = rt.settings.policy
+    cap = rt.policy.floor.cap
     view = cluster.get(rt.ref) if cluster is not None else None
     if view is not None and view.paused:
         if rt.state != "paused":  # once per pause, not every cycle
@@ -56,12 +56,10 @@ def reconcile_target(
             rt.name, rt.mode, "paused", _kind(rt), None, view.min_replicas, None, "skipped", "KEDA is paused"
         )
     if view is not None:
-        bounds = Bounds(effective_baseline(view), view.max_replicas, policy.max_replicas_cap)
+        bounds = Bounds(effective_baseline(view), view.max_replicas, cap)
         applied = view.min_replicas
     else:
-        bounds = Bounds(
-            rt.settings.offline_min_replicas, rt.settings.offline_max_replicas, policy.max_replicas_cap
-        )
+        bounds = Bounds(rt.settings.offline_min_replicas, rt.settings.offline_max_replicas, cap)
         applied = bounds.baseline
     current = (
         applied
@@ -74,7 +72,7 @@ def reconcile_target(
     metrics.floor_recommended.labels(rt.name).set(wanted.floor)
     if wanted.mean_now is not None and wanted.quantile_now is not None:
         metrics.forecast_mean.labels(rt.name).set(wanted.mean_now)
-        label = quantile_label(rt.settings.policy.forecast_quantile)
+        label = quantile_label(rt.policy.quantile)
         metrics.forecast_quantile.labels(rt.name, label).set(wanted.quantile_now)
     if rt.mode == "metric":  # every cycle: KEDA reads it whether or not it just changed
         metrics.recommended_min_replicas.labels(rt.ref.namespace, rt.ref.name).set(wanted.floor)
@@ -100,9 +98,7 @@ def reconcile_target(
         if not is_leader():
             return _with(decision, action="hold", reason=f"follower: the leader applies ({wanted.reason})")
         assert cluster is not None  # patch needs a cluster (the settings refuse patch offline)
-        result = cluster.patch_min_replicas(
-            rt.ref, lambda v: _change(v, wanted, now, policy.max_replicas_cap)
-        )
+        result = cluster.patch_min_replicas(rt.ref, lambda v: _change(v, wanted, now, cap))
         if not result.patched:  # paused or changed by someone else since it was read
             log.info("not patched (%s): %s", result.outcome, wanted.reason, extra={"target": rt.name})
             return _with(decision, action="hold", reason=f"{result.outcome}: {wanted.reason}")
@@ -137,10 +133,9 @@ def reconcile_target(
 
 def _plan(rt: TargetRuntime, now: pd.Timestamp, bounds: Bounds, current: int) -> Wanted:
     """The floor wanted now: from the forecast when the model is fresh, else a step back to the baseline."""
-    policy = rt.settings.policy
     artifact = rt.artifact
     age_s = (now - artifact.trained_at).total_seconds() if artifact is not None else None
-    if artifact is None or age_s is None or age_s > policy.max_forecast_age_s:
+    if artifact is None or age_s is None or age_s > rt.policy.max_forecast_age_s:
         rt.state, rt.plan = "fallback", None
         return _fallback(
             rt,
@@ -150,7 +145,7 @@ def _plan(rt: TargetRuntime, now: pd.Timestamp, bounds: Bounds, current: int) ->
             "no model yet" if age_s is None else f"the model is {age_s / 3600:.1f} h old",
         )
     rt.state = "stale" if rt.retrain_failed else "healthy"
-    request = replace(request_for(rt.settings, bounds=bounds), cold_start=rt.cold_start)
+    request = request_from_policy(rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=bounds)
     state = FloorState(current, rt.last_raise_at, rt.last_lower_at)
     forecast, plan = predict_and_plan(artifact.model, request, now, state)
     rt.plan = plan
@@ -167,11 +162,11 @@ def _plan(rt: TargetRuntime, now: pd.Timestamp, bounds: Bounds, current: int) ->
 
 def _fallback(rt: TargetRuntime, now: pd.Timestamp, bounds: Bounds, current: int, why: str) -> Wanted:
     """Step the floor back to the baseline in bounded steps, so KEDA alone takes over."""
-    policy = rt.settings.policy
-    due = rt.last_lower_at is None or (now - rt.last_lower_at).total_seconds() >= policy.step_down_interval_s
-    floor = max(bounds.baseline, current - policy.max_step_down_pods) if due else current
+    rules = rt.policy.floor.rules
+    due = rt.last_lower_at is None or (now - rt.last_lower_at).total_seconds() >= rules.step_down_interval_s
+    floor = max(bounds.baseline, current - rules.max_step_down_pods) if due else current
     floor = bounds.clamp(floor)
-    limit_h = policy.max_forecast_age_s / 3600
+    limit_h = rt.policy.max_forecast_age_s / 3600
     reason = f"{why} (limit {limit_h:g} h): stepping back to the baseline {bounds.baseline}"
     reason += "; KEDA scales reactively"
     return Wanted(floor, reason, "FallbackToBaseline", None)

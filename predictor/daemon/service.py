@@ -27,7 +27,7 @@ from predictor.errors import ActuationError, ConfigError, ForecastError, Predict
 from predictor.forecasting.store import ModelArtifact, ModelStore
 from predictor.planning import Bounds, learn_cold_start
 from predictor.runtime.forecast import choose_and_fit, training_window
-from predictor.runtime.targets import read_history, request_for, source_for
+from predictor.runtime.targets import read_history, request_from_policy, source_for
 
 log = logging.getLogger("predictor.daemon")
 
@@ -117,7 +117,9 @@ class Daemon:
             return
         now = self.clock.now()
         started = time.perf_counter()
-        request = request_for(rt.settings, bounds=Bounds(0))
+        request = request_from_policy(
+            rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0)
+        )
         try:
             history = read_history(rt.source, now, request)
             train = training_window(history, now, request.train_days)
@@ -257,7 +259,7 @@ class Daemon:
                 with contextlib.suppress(KeyError):  # never published under that source
                     self.metrics.lead_time.remove(rt.name, source)
         self.metrics.lead_time.labels(rt.name, rt.cold_start.source).set(
-            rt.cold_start.lead_time_s(rt.settings.policy.lead_time_margin_s)
+            rt.cold_start.lead_time_s(rt.policy.floor.margin_s)
         )
 
     def _publish_model(self, rt: TargetRuntime, now: pd.Timestamp) -> None:

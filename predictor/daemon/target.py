@@ -7,9 +7,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from predictor.actuation.scaledobject import ScaledObjectRef
+from predictor.capacity import PodModel, pod_model
 from predictor.config import TargetSettings
 from predictor.forecasting.store import ModelArtifact
-from predictor.planning import ColdStart, Plan, configured_cold_start
+from predictor.planning import ColdStart, Plan
+from predictor.runtime.policy import Policy
+from predictor.runtime.targets import cold_start_of, policy_from_settings
 from predictor.sources.base import HistorySource
 
 
@@ -25,6 +28,8 @@ class TargetRuntime:
     settings: TargetSettings
     ref: ScaledObjectRef
     source: HistorySource
+    policy: Policy
+    pod: PodModel
     configured_cold_start: ColdStart
     cold_start: ColdStart
     artifact: ModelArtifact | None = None
@@ -39,12 +44,13 @@ class TargetRuntime:
 
     @classmethod
     def create(cls, settings: TargetSettings, source: HistorySource) -> TargetRuntime:
-        cold = settings.cold_start
-        configured = configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s)
+        configured = cold_start_of(settings)
         return cls(
             settings=settings,
             ref=ScaledObjectRef.parse(settings.scaled_object),
             source=source,
+            policy=policy_from_settings(settings.policy),
+            pod=pod_model(settings.capacity, settings.role),
             configured_cold_start=configured,
             cold_start=configured,
         )

@@ -21,6 +21,7 @@ import pandas as pd
 from predictor.capacity import PodModel, pods_for_rates
 from predictor.errors import PlanningError
 from predictor.planning.leadtime import ColdStart
+from predictor.planning.policy import FloorPolicy, StepRules
 
 KEDA_DEFAULT_MAX_REPLICAS = 100
 
@@ -46,14 +47,11 @@ class Bounds:
     def clamp(self, pods: int) -> int:
         return min(max(pods, self.baseline), self.upper)
 
-
-@dataclass(frozen=True)
-class StepRules:
-    """How fast the floor may come down, seconds and pods."""
-
-    cooldown_s: float
-    max_step_down_pods: int
-    step_down_interval_s: float
+    def capped(self, cap: int | None) -> Bounds:
+        """These bounds with a policy's cap applied too (the tighter cap wins)."""
+        if cap is None:
+            return self
+        return Bounds(self.baseline, self.max_replicas, cap if self.cap is None else min(cap, self.cap))
 
 
 @dataclass(frozen=True)
@@ -148,20 +146,20 @@ def plan_floor(
     demand: Demand,
     model: PodModel,
     *,
-    utilization: float,
-    buffer: float,
+    policy: FloorPolicy,
     cold_start: ColdStart,
-    margin_s: float,
     bounds: Bounds,
-    rules: StepRules,
     state: FloorState,
     now: pd.Timestamp,
 ) -> Plan:
     """Plan the floor from ``now`` over the forecast (see the module docstring).
 
     ``demand`` must cover ``now`` and at least the lead time after it, on a regular index.
-    ``state.floor`` is the floor in force now (e.g. the applied minReplicaCount).
+    ``state.floor`` is the floor in force now (e.g. the applied minReplicaCount). ``bounds``
+    come from the ScaledObject; the policy's cap tightens them.
     """
+    utilization, buffer, margin_s, rules = policy.utilization, policy.buffer, policy.margin_s, policy.rules
+    bounds = bounds.capped(policy.cap)
     index = demand.index
     if len(index) < 2 or index.freq is None:
         raise PlanningError("the forecast needs a regular index with a frequency")

@@ -13,37 +13,65 @@ from predictor.errors import ForecastError
 from predictor.forecasting import registry
 from predictor.forecasting.base import DAY_S, FittedModel, Forecast
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
-from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, StepRules, plan_floor
+from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, plan_floor
+from predictor.runtime.policy import Policy
 
 AUTO = "auto"
 
 
 @dataclass(frozen=True)
 class ForecastRequest:
-    """Everything needed to forecast and plan one target (units in the names)."""
+    """Everything needed to forecast and plan one target: its policy, its pod, cold start and bounds.
+
+    ``bounds`` are the ScaledObject's (baseline and maxReplicaCount); the policy's cap applies on
+    top of them when the floor is planned. The properties read through to the policy.
+    """
 
     name: str
-    model: str
-    quantile: float
-    horizon_s: int
-    step_s: int
-    train_days: float
+    policy: Policy
     pod: PodModel
-    utilization: float
-    buffer: float
     cold_start: ColdStart
-    margin_s: float
     bounds: Bounds
-    rules: StepRules
 
     @property
-    def lead_time_s(self) -> float:
-        return self.cold_start.lead_time_s(self.margin_s)
+    def model(self) -> str:
+        return self.policy.model
+
+    @property
+    def quantile(self) -> float:
+        return self.policy.quantile
 
     @property
     def quantiles(self) -> tuple[float, ...]:
-        """The quantiles predicted: p50, p90, p95 and the one that sizes the floor."""
-        return tuple(sorted({0.5, 0.9, 0.95, self.quantile}))
+        return self.policy.quantiles
+
+    @property
+    def horizon_s(self) -> int:
+        return self.policy.horizon_s
+
+    @property
+    def step_s(self) -> int:
+        return self.policy.step_s
+
+    @property
+    def train_days(self) -> float:
+        return self.policy.train_days
+
+    @property
+    def utilization(self) -> float:
+        return self.policy.floor.utilization
+
+    @property
+    def buffer(self) -> float:
+        return self.policy.floor.buffer
+
+    @property
+    def margin_s(self) -> float:
+        return self.policy.floor.margin_s
+
+    @property
+    def lead_time_s(self) -> float:
+        return self.cold_start.lead_time_s(self.policy.floor.margin_s)
 
 
 @dataclass(frozen=True)
@@ -101,12 +129,9 @@ def predict_and_plan(
     plan = plan_floor(
         Demand(forecast.index, forecast.quantile(request.quantile), request.quantile),
         request.pod,
-        utilization=request.utilization,
-        buffer=request.buffer,
+        policy=request.policy.floor,
         cold_start=request.cold_start,
-        margin_s=request.margin_s,
         bounds=request.bounds,
-        rules=request.rules,
         state=state,
         now=now,
     )

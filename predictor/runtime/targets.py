@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from predictor.capacity import PodModel, pod_model
-from predictor.config import PolicySettings, Settings, TargetSettings
+from predictor.config import PolicySettings, ScheduleSettings, Settings, TargetSettings
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
-from predictor.planning import Bounds, ColdStart, StepRules, configured_cold_start
+from predictor.planning import Bounds, ColdStart, FloorPolicy, StepRules, configured_cold_start
 from predictor.runtime.forecast import ForecastRequest
+from predictor.runtime.policy import Cadence, Policy
 from predictor.sources.base import HistorySource
 from predictor.sources.files import FileSource
 from predictor.sources.prometheus import PrometheusSource
@@ -25,35 +26,55 @@ def find_target(settings: Settings, name: str) -> TargetSettings:
     raise ConfigError(f"no target named {name!r} (targets: {known})")
 
 
-def request_from_policy(
-    name: str, policy: PolicySettings, *, pod: PodModel, cold_start: ColdStart, bounds: Bounds
-) -> ForecastRequest:
-    """A forecast request from policy settings; the policy's cap tightens ``bounds``."""
-    return ForecastRequest(
-        name=name,
+def policy_from_settings(policy: PolicySettings) -> Policy:
+    """The policy value that the planner, the daemon and the replay share, from the policy settings."""
+    return Policy(
         model=policy.model,
-        quantile=policy.forecast_quantile,
-        horizon_s=policy.horizon_s,
         step_s=policy.model_step_s,
         train_days=policy.history_window_days,
-        pod=pod,
-        utilization=policy.utilization_target,
-        buffer=policy.spike_buffer,
-        cold_start=cold_start,
-        margin_s=policy.lead_time_margin_s,
-        bounds=Bounds(bounds.baseline, bounds.max_replicas, policy.max_replicas_cap or bounds.cap),
-        rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+        horizon_s=policy.horizon_s,
+        max_forecast_age_s=policy.max_forecast_age_s,
+        floor=FloorPolicy(
+            quantile=policy.forecast_quantile,
+            utilization=policy.utilization_target,
+            buffer=policy.spike_buffer,
+            margin_s=policy.lead_time_margin_s,
+            rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+            cap=policy.max_replicas_cap,
+        ),
+    )
+
+
+def cadence_from_schedule(schedule: ScheduleSettings) -> Cadence:
+    """The daemon's rhythm (retrain and reconcile intervals), for a replay that behaves like it."""
+    return Cadence(
+        retrain_every_s=schedule.retrain_interval_s, reconcile_every_s=round(schedule.reconcile_interval_s)
+    )
+
+
+def cold_start_of(target: TargetSettings) -> ColdStart:
+    """The target's configured cold start: its total, or the sum of its (or its profile's) stages."""
+    cold = target.cold_start
+    return configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s)
+
+
+def request_from_policy(
+    name: str, policy: Policy, *, pod: PodModel, cold_start: ColdStart, bounds: Bounds
+) -> ForecastRequest:
+    """A forecast request for one target under ``policy``; ``bounds`` come from its ScaledObject and
+    the policy's cap tightens them."""
+    return ForecastRequest(
+        name=name, policy=policy, pod=pod, cold_start=cold_start, bounds=bounds.capped(policy.floor.cap)
     )
 
 
 def request_for(target: TargetSettings, *, bounds: Bounds) -> ForecastRequest:
     """The forecast request a target's settings describe; ``bounds`` come from its ScaledObject."""
-    cold = target.cold_start
     return request_from_policy(
         target.name,
-        target.policy,
+        policy_from_settings(target.policy),
         pod=pod_model(target.capacity, target.role),
-        cold_start=configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s),
+        cold_start=cold_start_of(target),
         bounds=bounds,
     )
 

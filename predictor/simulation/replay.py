@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,28 +18,38 @@ import pandas as pd
 from predictor.capacity import PodModel, pod_model_for_peak
 from predictor.errors import PlanningError
 from predictor.forecasting import metrics
-from predictor.planning import Bounds, configured_cold_start
+from predictor.planning import Bounds, ColdStart
+from predictor.runtime.policy import Cadence, Policy
 from predictor.simulation.cluster import Cluster, Outcome, simulate
 from predictor.simulation.floors import oracle_floor, reactive_floor
-from predictor.simulation.predictive import PredictiveRun, PredictiveSettings, predictive_floor
+from predictor.simulation.predictive import PredictiveRun, predictive_floor
 
 POLICIES = ("reactive", "predictive", "oracle")
 
 
 @dataclass(frozen=True)
 class BacktestSettings:
-    """What to replay and how. Durations in seconds; ``None`` start means the last ``score_days``."""
+    """What to replay and how. Durations in seconds; ``None`` start means the last ``score_days``.
 
+    ``policy`` and ``cadence`` are the same values the daemon runs with (built from the
+    configuration or the flags); ``cold_start`` is the pod's, and the HPA of the replay targets the
+    policy's utilisation.
+    """
+
+    policy: Policy
+    cadence: Cadence
+    cold_start: ColdStart
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     score_days: float = 7.0
-    cold_start_s: float = 600.0
-    utilization: float = 0.7
     peak_pods: int | None = 20
     pod: PodModel | None = None  # used when peak_pods is None
     min_replicas: int = 1
     max_replicas: int = 100
-    predictive: PredictiveSettings = field(default_factory=PredictiveSettings)
+
+    @property
+    def utilization(self) -> float:
+        return self.policy.floor.utilization
 
 
 @dataclass(frozen=True)
@@ -64,13 +74,16 @@ class BacktestResult:
             },
             "setup": {
                 "cold_start_s": self.cluster.cold_start_s,
-                "lead_time_s": self.cluster.cold_start_s + self.settings.predictive.margin_s,
+                "cold_start_source": self.settings.cold_start.detail,
+                "lead_time_s": self.settings.cold_start.lead_time_s(self.settings.policy.floor.margin_s),
                 "utilization": self.cluster.utilization,
                 "pod_rps": round(self.cluster.pod_rps, 6),
                 "min_replicas": self.cluster.min_replicas,
                 "max_replicas": self.cluster.max_replicas,
-                "quantile": self.settings.predictive.quantile,
-                "model": self.settings.predictive.model,
+                "policy": self.settings.policy.to_dict(),
+                "cadence": self.settings.cadence.to_dict(),
+                "quantile": self.settings.policy.quantile,
+                "model": self.settings.policy.model,
                 "models_fitted": sorted({kind for _, kind in self.predictive.fits}),
             },
             "policies": {name: outcome.totals() for name, outcome in self.outcomes.items()},
@@ -155,7 +168,7 @@ def run_backtest(
     cluster = Cluster(
         pod_rps=pod.concurrency / pod.seconds_per_request,
         utilization=settings.utilization,
-        cold_start_s=settings.cold_start_s,
+        cold_start_s=settings.cold_start.seconds,
         min_replicas=settings.min_replicas,
         max_replicas=settings.max_replicas,
     )
@@ -163,10 +176,10 @@ def run_backtest(
         history,
         start,
         pod=pod,
-        utilization=settings.utilization,
-        cold_start=configured_cold_start(total_s=settings.cold_start_s),
+        cold_start=settings.cold_start,
         bounds=Bounds(settings.min_replicas, settings.max_replicas),
-        settings=settings.predictive,
+        policy=settings.policy,
+        cadence=settings.cadence,
         progress=progress,
         seed=seed,
     )
@@ -185,5 +198,5 @@ def run_backtest(
         predictive=run,
         cluster=cluster,
         settings=settings,
-        accuracy=_accuracy(values, run, settings.predictive.quantile),
+        accuracy=_accuracy(values, run, settings.policy.quantile),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -99,9 +100,12 @@ def test_bad_flags_exit_2_before_any_replay(trace_csv, flags, message):
 
 
 def test_the_replay_refuses_an_unknown_model_instead_of_running_without_one():
+    from predictor.config import PolicySettings
     from predictor.errors import ForecastError
     from predictor.planning import Bounds, configured_cold_start
-    from predictor.simulation.predictive import PredictiveSettings, predictive_floor
+    from predictor.runtime.policy import Cadence
+    from predictor.runtime.targets import policy_from_settings
+    from predictor.simulation.predictive import predictive_floor
 
     load = synthetic_trace(days=3, step_s=60, seed=1)
     pod = pod_model_for_peak(float(load.max()), 10, utilization=0.7)
@@ -110,10 +114,11 @@ def test_the_replay_refuses_an_unknown_model_instead_of_running_without_one():
             load,
             load.index[-1440],
             pod=pod,
-            utilization=0.7,
             cold_start=configured_cold_start(total_s=600),
             bounds=Bounds(1),
-            settings=PredictiveSettings(model="nope"),
+            # The settings refuse an unknown model, so build the value with one directly.
+            policy=replace(policy_from_settings(PolicySettings()), model="nope"),
+            cadence=Cadence(retrain_every_s=86_400, reconcile_every_s=60),
         )
 
 

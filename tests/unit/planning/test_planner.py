@@ -18,6 +18,7 @@ from predictor.errors import PlanningError
 from predictor.planning import (
     Bounds,
     Demand,
+    FloorPolicy,
     FloorState,
     StepRules,
     configured_cold_start,
@@ -40,12 +41,9 @@ def plan(rates, *, floor=2, bounds=Bounds(baseline=2), rules=RULES, now=T0, **st
     return plan_floor(
         demand(rates),
         ONE_RPS_POD,
-        utilization=1.0,
-        buffer=0.0,
+        policy=FloorPolicy(quantile=0.9, utilization=1.0, buffer=0.0, margin_s=120, rules=rules),
         cold_start=COLD,
-        margin_s=120,
         bounds=bounds,
-        rules=rules,
         state=FloorState(floor, **state),
         now=now,
     )

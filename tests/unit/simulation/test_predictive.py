@@ -7,14 +7,22 @@ import pandas as pd
 import pytest
 
 from predictor.capacity import pod_model_for_peak
+from predictor.config import PolicySettings
 from predictor.planning import Bounds, configured_cold_start
+from predictor.runtime.policy import Cadence
+from predictor.runtime.targets import policy_from_settings
 from predictor.simulation import Cluster, oracle_floor, reactive_floor, simulate
-from predictor.simulation.predictive import PredictiveSettings, predictive_floor
+from predictor.simulation.predictive import predictive_floor
 from predictor.sources.synthetic import synthetic_trace
 
 U = 0.7
 COLD_S = 1200
-FAST = PredictiveSettings(model="harmonic", train_days=14, reconcile_every_s=300, cooldown_s=1800)
+POLICY = policy_from_settings(
+    PolicySettings(
+        model="harmonic", history_window_days=14, cooldown_s=1800, spike_buffer=0.0, utilization_target=U
+    )
+)
+FAST = Cadence(retrain_every_s=86_400, reconcile_every_s=300)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +39,10 @@ def run(load: pd.Series, start: pd.Timestamp, peak_rps: float | None = None):
         load,
         start,
         pod=pod,
-        utilization=U,
         cold_start=configured_cold_start(total_s=COLD_S),
         bounds=Bounds(1, 100),
-        settings=FAST,
+        policy=POLICY,
+        cadence=FAST,
     )
     return result, cluster
 

@@ -1,0 +1,75 @@
+"""One policy value, built once, drives the planner, the daemon and the replay: no knob can drift."""
+
+from __future__ import annotations
+
+import pytest
+import typer.main
+
+from predictor.cli.main import app
+from predictor.config import PolicySettings
+from predictor.errors import PlanningError
+from predictor.planning import FloorPolicy, StepRules
+from predictor.runtime.targets import policy_from_settings
+
+# Settings of the policy group that are not about the forecast or the floor itself.
+NOT_FLOOR_SHAPING = {"actuation_mode"}
+# Where each PolicySettings field lands in Policy.to_dict().
+MAPPED = {
+    "history_window_days": "train_days",
+    "model_step_s": "step_s",
+    "model": "model",
+    "forecast_quantile": "quantile",
+    "horizon_s": "horizon_s",
+    "utilization_target": "utilization",
+    "spike_buffer": "buffer",
+    "cooldown_s": "cooldown_s",
+    "max_step_down_pods": "max_step_down_pods",
+    "step_down_interval_s": "step_down_interval_s",
+    "lead_time_margin_s": "margin_s",
+    "max_replicas_cap": "cap",
+    "max_forecast_age_s": "max_forecast_age_s",
+}
+
+
+def test_every_policy_setting_reaches_the_policy_value():
+    unmapped = set(PolicySettings.model_fields) - set(MAPPED) - NOT_FLOOR_SHAPING
+    assert not unmapped, f"policy settings that never reach the planner or the replay: {unmapped}"
+    # Values that differ from every default, so a field read from the wrong place shows.
+    settings = PolicySettings(
+        history_window_days=9,
+        model_step_s=600,
+        model="harmonic",
+        forecast_quantile=0.8,
+        horizon_s=7_200,
+        utilization_target=0.55,
+        spike_buffer=0.35,
+        cooldown_s=1_234,
+        max_step_down_pods=3,
+        step_down_interval_s=420,
+        lead_time_margin_s=77,
+        max_replicas_cap=17,
+        max_forecast_age_s=43_000,
+    )
+    flat = policy_from_settings(settings).to_dict()
+    for field, key in MAPPED.items():
+        assert flat[key] == getattr(settings, field), field
+
+
+def _options(command: str) -> set[str]:
+    group = typer.main.get_command(app)
+    return {opt for p in group.commands[command].params for opt in p.opts}  # type: ignore[attr-defined]
+
+
+def test_forecast_and_backtest_take_the_same_policy_flags():
+    shared = {"--model", "--quantile", "--buffer", "--utilization", "--train-days", "--cold-start"}
+    assert shared <= _options("forecast")
+    assert shared <= _options("backtest")
+
+
+@pytest.mark.parametrize(
+    "changes", [{"quantile": 1.0}, {"quantile": 0.0}, {"utilization": 0.0}, {"buffer": -0.1}, {"cap": 0}]
+)
+def test_a_floor_policy_refuses_impossible_values(changes):
+    good = {"quantile": 0.9, "utilization": 0.7, "buffer": 0.2, "margin_s": 120.0, "cap": None}
+    with pytest.raises(PlanningError):
+        FloorPolicy(**{**good, **changes}, rules=StepRules(1800, 2, 300))
