@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import pandas as pd
 import typer
@@ -205,5 +205,5 @@ def backtest(
                     result, f"Backtest of {name}: {result.index[0]:%Y-%m-%d} → {result.index[-1]:%Y-%m-%d}"
                 )
             )
-            acc = result.summary()["forecast_accuracy"]
+            acc = cast(dict[str, object], result.summary()["forecast_accuracy"])
             console.print(f"forecast one lead time ahead: {', '.join(f'{k} {v}' for k, v in acc.items())}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,7 +102,7 @@ def human_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def policy_with(base: PolicySettings, flags: dict[str, tuple[str, object]]) -> PolicySettings:
+def policy_with(base: PolicySettings, flags: Mapping[str, tuple[str, object]]) -> PolicySettings:
     """``base`` with the flags given on the command line applied, validated like the config file.
 
     ``flags`` maps a flag to (policy field, value); ``None`` values were not given. A bad value is
