@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from predictor.config.errors import describe_validation_error
+from predictor.config.secrets import mask_headers, mask_url
 from predictor.config.settings import Settings
 from predictor.errors import ConfigError
 
@@ -89,6 +90,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
 
 
 def format_settings(settings: Settings) -> str:
-    """The effective configuration as YAML, secrets masked."""
+    """The effective configuration as YAML, secrets masked (the URL's password, secret headers)."""
     dumped = settings.model_dump(mode="json")
+    prometheus = dumped["prometheus"]
+    prometheus["url"] = mask_url(prometheus["url"])
+    prometheus["headers"] = mask_headers(prometheus["headers"])
     return yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True)
