@@ -10,6 +10,7 @@ import typer
 
 from predictor.cli.common import console, reported_errors
 from predictor.config import format_settings, load_settings
+from predictor.errors import ConfigError
 
 app = typer.Typer(help="Validate a configuration file, or print the effective configuration.")
 
@@ -21,8 +22,30 @@ def check(path: ConfigArg = None) -> None:
     """Validate a configuration file: exit 0 if it is valid, 2 with one line per problem if not."""
     with reported_errors():
         settings = load_settings(path)
+        label = str(path or "(defaults and environment)")
+        problems = [
+            f"{label}: targets[{i}].history_file: {problem}"
+            for i, t in enumerate(settings.targets)
+            if t.history_file is not None and (problem := _unreadable(t.history_file))
+        ]
+        if problems:
+            raise ConfigError("\n".join(problems))
         n = len(settings.targets)
-        console.print(f"[green]ok[/green]: {path or '(defaults)'}: {n} target{'s' if n != 1 else ''}")
+        note = "" if n or settings.kubernetes.namespaces else " (nothing to manage: add targets)"
+        console.print(f"[green]ok[/green]: {label}: {n} target{'s' if n != 1 else ''}{note}")
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why the history file cannot be read, or None; its content is checked when it is read."""
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_file():
+        return f"{path} is not a regular file"
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as e:
+        return f"{path}: cannot read: {e.strerror}"
 
 
 @app.command()
