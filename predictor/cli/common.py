@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -63,30 +64,39 @@ def fmt(value: float | None, unit: str = "") -> str:
 
 
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(w|d|h|m|s)", re.I)
 
 
-def parse_duration(text: str) -> int:
-    """``90``, ``90s``, ``15m``, ``6h``, ``2d``, ``1w`` -> seconds; a typer.BadParameter otherwise."""
-    value = text.strip().lower()
-    unit = value[-1] if value and value[-1] in _UNITS_S else "s"
-    number = value[:-1] if value and value[-1] in _UNITS_S else value
-    try:
-        seconds = float(number) * _UNITS_S[unit]
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 15m, 6h or 2d") from None
-    if seconds < 0:
-        raise typer.BadParameter(f"{text!r}: a duration cannot be negative")
-    return round(seconds)
+def parse_duration(text: str, flag: str = "duration") -> int:
+    """``90s``, ``15m``, ``1h30m``, ``1.5h``, ``2d``, ``1w`` -> whole seconds.
+
+    A bare number is refused (``10`` could be seconds or minutes, and a cold start of 10 s instead
+    of 10 min would plan far too late); ``0`` alone is allowed. Errors are a ConfigError naming
+    ``flag``.
+    """
+    value = text.strip().lower().replace(" ", "")
+    if value.startswith("-"):
+        raise ConfigError(f"{flag}: {text!r}: a duration cannot be negative")
+    if value == "0":
+        return 0
+    if re.fullmatch(r"\d+(\.\d*)?|\.\d+", value):
+        raise ConfigError(f"{flag}: {text!r} has no unit; did you mean {value}m or {value}s?")
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ConfigError(f"{flag}: {text!r} is not a duration like 90s, 15m, 1h30m, 6h or 2d")
+    return round(sum(float(number) * _UNITS_S[unit] for number, unit in parts))
 
 
-def parse_time(text: str):
+def parse_time(text: str, flag: str = "time"):
     """An ISO timestamp; naive ones are UTC. Returns a tz-aware pandas Timestamp."""
     import pandas as pd
 
     try:
         moment = pd.Timestamp(text)
     except (ValueError, TypeError):
-        raise typer.BadParameter(f"{text!r} is not a timestamp like 2026-03-02T08:00 (UTC)") from None
+        moment = pd.NaT
+    if moment is pd.NaT:
+        raise ConfigError(f"{flag}: {text!r} is not a time like 2026-03-02T08:00 (UTC) or 2026-03-02")
     return moment.tz_localize("UTC") if moment.tz is None else moment.tz_convert("UTC")
 
 

@@ -63,13 +63,9 @@ def read_history_file(
         timestamp_column=timestamp_column,
         timestamp_format=timestamp_format,
         sep=sep,
+        counts=counts,
         notes=notes,
     )
-    if not counts and _look_like_counts(points):
-        notes.append(
-            f"every value in column {points.name!r} is a whole number: if they are request counts "
-            "per bin rather than req/s, read them as counts (--counts, or history_counts: true)"
-        )
     try:
         return regularise(points, step_s, counts=counts)
     except SourceError as e:
@@ -83,9 +79,14 @@ def read_points(
     timestamp_column: str | None = None,
     timestamp_format: str | None = None,
     sep: str | None = None,
+    counts: bool | None = None,
     notes: list[str] | None = None,
 ) -> pd.Series:
-    """The raw samples of ``path``: values (float, NaN = gap) indexed by UTC sample times, file order."""
+    """The raw samples of ``path``: values (float, NaN = gap) indexed by UTC sample times, file order.
+
+    With ``counts=False``, values written as integers (no decimal point) get a note that they may
+    be counts per bin.
+    """
     path = Path(path)
     notes = [] if notes is None else notes
     table = _read_table(path, sep, notes)
@@ -96,6 +97,11 @@ def read_points(
         raise SourceError(f"{path} has no rows (only a header)")
     times = _parse_times(path, table[ts_col], timestamp_format, notes)
     values = _parse_values(path, table[value_col], value_col)
+    if counts is False and _written_as_counts(table[value_col], values):
+        notes.append(
+            f"every value in column {value_col!r} is written as a whole number: if they are request "
+            "counts per bin rather than req/s, read them as counts (--counts, or history_counts: true)"
+        )
     duplicates = int(times.duplicated().sum())
     if duplicates:
         notes.append(
@@ -105,9 +111,14 @@ def read_points(
     return pd.Series(values, index=pd.DatetimeIndex(times), name=value_col, dtype=float)
 
 
-def _look_like_counts(points: pd.Series) -> bool:
-    present = points.to_numpy()[~np.isnan(points.to_numpy())]
-    return present.size >= 10 and present.max() > 1 and bool(np.all(present == np.round(present)))
+def _written_as_counts(column: pd.Series, values: np.ndarray) -> bool:
+    present = values[~np.isnan(values)]
+    if present.size < 10 or present.max() <= 1:
+        return False
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return pd.api.types.is_integer_dtype(column.dtype)
+    text = column.astype("string").fillna("").str.strip()
+    return bool(text[text != ""].str.fullmatch(r"\d+").all())
 
 
 class FileSource:
@@ -149,6 +160,7 @@ class FileSource:
                 self.path,
                 value_column=self.value_column,
                 timestamp_column=self.timestamp_column,
+                counts=self.counts,
                 notes=notes,
             )
             self._cached, self.notes = (stamp, points), notes

@@ -319,6 +319,9 @@ def test_whole_numbers_without_counts_get_a_hint(tmp_path):
     read_history_file(write(tmp_path, text), notes=notes)
     assert any("whole number" in n and "--counts" in n for n in notes)
     notes.clear()
+    read_history_file(write(tmp_path, text.replace(",6", ",6.0")), notes=notes)  # 60.0, 61.0: rates
+    assert not any("--counts" in n for n in notes)
+    notes.clear()
     read_history_file(write(tmp_path, text), counts=True, notes=notes)
     assert not any("--counts" in n for n in notes)
 
