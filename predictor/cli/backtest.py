@@ -7,14 +7,16 @@ from typing import Annotated, cast
 
 import pandas as pd
 import typer
+from rich.console import Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.text import Text
 
 from predictor.capacity import pod_model
 from predictor.cli import checks, policy_flags
 from predictor.cli.common import (
     console,
     err_console,
+    new_table,
     parse_duration,
     parse_time,
     print_json,
@@ -33,21 +35,14 @@ REPLAY_STEP_S = 60
 INPUT, POLICY, OUTPUT = "Input", policy_flags.POLICY, "Output"
 
 
-def comparison_table(result: BacktestResult, title: str) -> Table:
-    """The three policies side by side, with ratios to the oracle's cost and reactive's shortfall."""
-    table = Table(title=title, title_justify="left")
-    for column in (
-        "policy",
-        "pod-hours",
-        "× oracle",
-        "shortfall min",
-        "× reactive",
-        "unserved",
-        "scale events",
-    ):
-        table.add_column(
-            column, justify="left" if column == "policy" else "right", no_wrap=column == "policy"
-        )
+def comparison_table(result: BacktestResult, title: str) -> Group:
+    """The three policies side by side, with ratios to the oracle's cost and reactive's shortfall.
+
+    Short headers so that the table fits 80 columns; what each column means is said below it.
+    """
+    table = new_table(title, "policy", "pod-hours", "vs oracle", "short min", "vs KEDA", "unserved", "events")
+    for column in table.columns[1:]:
+        column.justify = "right"
     oracle = result.outcomes["oracle"].pod_hours
     reactive = result.outcomes["reactive"].shortfall_minutes
     for name in POLICIES:
@@ -55,13 +50,20 @@ def comparison_table(result: BacktestResult, title: str) -> Table:
         table.add_row(
             name,
             f"{o.pod_hours:,.1f}",
-            f"{o.pod_hours / oracle:.3f}" if oracle else "-",
+            f"{o.pod_hours / oracle:.2f}×" if oracle else "-",
             f"{o.shortfall_minutes:,.0f}",
             f"{o.shortfall_minutes / reactive:.0%}" if reactive else "-",
             f"{o.unserved_fraction:.3%}",
             str(o.scale_events),
         )
-    return table
+    legend = Text(
+        "pod-hours: every allocated pod, starting or Ready; vs oracle: pod-hours against perfect "
+        "foresight; short min: minutes whose load exceeds Ready capacity; vs KEDA: shortfall "
+        "against reactive KEDA alone; unserved: share of requests above capacity; events: scale "
+        "changes.",
+        style="dim",
+    )
+    return Group(table, legend)
 
 
 def run_with_progress(load: pd.Series, settings: BacktestSettings) -> BacktestResult:

@@ -11,7 +11,9 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from predictor.config import PolicySettings
 from predictor.config.errors import describe_validation_error
@@ -21,8 +23,43 @@ from predictor.errors import CapacityError, ConfigError, PredictorError
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
-console = Console()
-err_console = Console(stderr=True)
+
+class CliConsole(Console):
+    """rich's Console, with every table drawn without box lines when the output is not a terminal.
+
+    Piped into a file, ``grep`` or ``less``, a table is plain aligned columns (as ``kubectl get``
+    prints them), which tools and people read more easily than box-drawing characters.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if not self.is_terminal:
+            for item in objects:
+                _plain(item)
+        super().print(*objects, **kwargs)
+
+
+def _plain(item: Any) -> None:
+    if isinstance(item, Table):
+        item.box = None
+        item.show_edge = False
+        item.pad_edge = False
+        item.padding = (0, 2, 0, 0)  # two spaces between columns, none at the edge
+        if item.title is not None:
+            item.title_style = ""
+    for child in getattr(item, "renderables", ()):  # a Group
+        _plain(child)
+
+
+def new_table(title: str | None = None, *columns: str) -> Table:
+    """A table as every command draws it: left-aligned title, one header line, 80 columns first."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 
 @contextmanager
