@@ -221,6 +221,7 @@ def thresholds(
 
 def _thresholds_table(t: QueueThresholds) -> Group:
     table = new_table("Queue-depth thresholds per pod from the TTFT SLO", "quantity", "arithmetic", "value")
+    # seqs: max_num_seqs, the sequences one engine step runs (vLLM's --max-num-seqs)
     table.columns[0].no_wrap = True
     table.columns[2].justify = "right"
     table.columns[2].no_wrap = True
@@ -233,13 +234,13 @@ def _thresholds_table(t: QueueThresholds) -> Group:
     used[t.bound] = " ◀"
     table.add_row(
         f"drain, prefill{used['prefill']}",
-        f"max_num_seqs / step = {t.max_num_seqs} / {fmt(t.step_time_s)}",
+        f"seqs / step = {t.max_num_seqs} / {fmt(t.step_time_s)}",
         fmt(t.prefill_drain_per_s, "/s"),
     )
     if t.decode_drain_per_s is not None:
         table.add_row(
             f"drain, decode{used['decode']}",
-            f"max_num_seqs / (output × TPOT) = {t.max_num_seqs} / ({t.output_tokens} × {fmt(t.tpot_s)})",
+            f"seqs / (output × TPOT) = {t.max_num_seqs} / ({t.output_tokens} × {fmt(t.tpot_s)})",
             fmt(round(t.decode_drain_per_s, 2), "/s"),
         )
     table.add_row(
