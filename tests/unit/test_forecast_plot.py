@@ -16,7 +16,7 @@ from predictor.cli.plots import forecast_figure, forecast_plot, missing_spans
 from predictor.config import PolicySettings
 from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import forecast_target
-from predictor.runtime.targets import request_from_policy
+from predictor.runtime.targets import policy_from_settings, request_from_policy
 from predictor.sources.synthetic import synthetic_trace
 
 NOW = pd.Timestamp("2026-01-22T05:00", tz="UTC")
@@ -37,7 +37,11 @@ def figure(series):
     policy = PolicySettings(model="seasonal_naive")
     pod = pod_model_for_peak(float(series.max()), 20, utilization=policy.utilization_target)
     request = request_from_policy(
-        "chat", policy, pod=pod, cold_start=configured_cold_start(total_s=600), bounds=Bounds(1, 100)
+        "chat",
+        policy_from_settings(policy),
+        pod=pod,
+        cold_start=configured_cold_start(total_s=600),
+        bounds=Bounds(1, 100),
     )
     tf = forecast_target(series, request, NOW)
     fig = forecast_figure(tf, actuals=series)
