@@ -96,10 +96,10 @@ def download(url: str, dest: Path) -> str | None:
             body = response.read()
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e
-        return f"download from {url} failed: {reason}"
+        return f"download failed: {reason}"
     digest = hashlib.sha256(body).hexdigest()
     if digest != SHA256:
-        return f"the file from {url} has sha256 {digest[:12]}..., not {SHA256[:12]}..."
+        return f"the downloaded file has sha256 {digest[:12]}..., not {SHA256[:12]}..."
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
         tmp.write(body)

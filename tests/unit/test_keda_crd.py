@@ -96,7 +96,7 @@ def test_nothing_found_is_one_line_saying_how_to_provide_it(tmp_path):
         crd.locate({crd.ENV_URL: closed_port_url()}, shared=tmp_path / "none", cache_dir=tmp_path / "c")
     message = str(e.value)
     assert "\n" not in message
-    assert crd.ENV_PATH in message and crd.URL in message and "download from" in message
+    assert crd.ENV_PATH in message and crd.URL in message and "download failed" in message
 
 
 def test_the_command_line_form_prints_the_path_or_the_problem(tmp_path, real_crd):
