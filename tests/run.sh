@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh Debian machine with Python 3.11, then run the
-# linters, the architecture contract and the whole test suite. `.ci/run` calls exactly this.
+# linters, the type checker, the architecture contract and the whole test suite. `.ci/run` calls
+# exactly this.
 #
-#   1. the Prometheus server (Debian package) for the integration tests, when running as root;
-#   2. predictor itself, editable, with its dev extra (pytest, hypothesis, ruff, mypy, import-linter);
-#   3. ruff (lint + format check), lint-imports (layering), pytest.
+#   1. the Prometheus server (Debian package) for the integration tests, and python3-venv, when
+#      running as root;
+#   2. a virtual environment .venv in the repository (Debian's python3 refuses a bare `pip install`,
+#      PEP 668), with predictor installed editable and its dev extra (pytest, ruff, mypy, ...);
+#   3. KEDA's ScaledObject CRD for the manifest and API-server tests (tests/support/keda_crd.py):
+#      $PREDICTOR_KEDA_CRD, ../shared/keda/, a cached copy, or a download; one line says how to
+#      provide it when none works;
+#   4. ruff (lint + format check), lint-imports (layering), mypy, pytest.
 #
 # A missing component is a failure, never a skipped test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+apt_install() {
+  echo "== installing $* (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ]; then
-    echo "== installing the Prometheus server (apt)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    apt_install prometheus
   else
     echo "prometheus/promtool not found and not root: install them with" >&2
     echo "  sudo apt-get install -y --no-install-recommends prometheus" >&2
@@ -22,15 +33,39 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   fi
 fi
 
-echo "== installing predictor with its dev extra"
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating the virtual environment .venv"
+  if "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    "$PYTHON" -m venv .venv
+  elif "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    # Debian without python3-venv: the environment borrows the system's pip (python3-pip).
+    "$PYTHON" -m venv --system-site-packages --without-pip .venv
+  elif [ "$(id -u)" = "0" ]; then
+    apt_install python3-venv
+    "$PYTHON" -m venv .venv
+  else
+    echo "error: $PYTHON has neither venv's pip nor pip: sudo apt-get install -y python3-venv" >&2
+    exit 1
+  fi
+fi
+
+echo "== installing predictor with its dev extra into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+echo "== KEDA's ScaledObject CRD"
+PREDICTOR_KEDA_CRD="$(.venv/bin/python -m tests.support.keda_crd)"
+export PREDICTOR_KEDA_CRD
+echo "$PREDICTOR_KEDA_CRD"
 
 echo "== ruff"
-python3 -m ruff check .
-python3 -m ruff format --check .
+.venv/bin/python -m ruff check .
+.venv/bin/python -m ruff format --check .
 
 echo "== import layering (import-linter)"
-lint-imports
+.venv/bin/lint-imports
+
+echo "== mypy"
+.venv/bin/mypy predictor
 
 echo "== pytest"
-python3 -m pytest -q
+.venv/bin/python -m pytest -q

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import pandas as pd
 import typer
+from rich.console import Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.text import Text
 
 from predictor.capacity import pod_model
-from predictor.cli import policy_flags
+from predictor.cli import checks, policy_flags
 from predictor.cli.common import (
     console,
     err_console,
+    new_table,
     parse_duration,
     parse_time,
     print_json,
     reported_errors,
 )
+from predictor.cli.history import FileFormat, Separator, TimestampColumn, TimestampFormat, load_history_file
 from predictor.config import PolicySettings, load_settings
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
@@ -27,27 +30,19 @@ from predictor.planning import configured_cold_start
 from predictor.runtime.policy import Cadence
 from predictor.runtime.targets import cold_start_of, find_target, policy_from_settings, source_for
 from predictor.simulation.replay import POLICIES, BacktestResult, BacktestSettings, run_backtest
-from predictor.sources.files import read_history_file
 
 REPLAY_STEP_S = 60
 INPUT, POLICY, OUTPUT = "Input", policy_flags.POLICY, "Output"
 
 
-def comparison_table(result: BacktestResult, title: str) -> Table:
-    """The three policies side by side, with ratios to the oracle's cost and reactive's shortfall."""
-    table = Table(title=title, title_justify="left")
-    for column in (
-        "policy",
-        "pod-hours",
-        "× oracle",
-        "shortfall min",
-        "× reactive",
-        "unserved",
-        "scale events",
-    ):
-        table.add_column(
-            column, justify="left" if column == "policy" else "right", no_wrap=column == "policy"
-        )
+def comparison_table(result: BacktestResult, title: str) -> Group:
+    """The three policies side by side, with ratios to the oracle's cost and reactive's shortfall.
+
+    Short headers so that the table fits 80 columns; what each column means is said below it.
+    """
+    table = new_table(title, "policy", "pod-hours", "vs oracle", "short min", "vs KEDA", "unserved", "events")
+    for column in table.columns[1:]:
+        column.justify = "right"
     oracle = result.outcomes["oracle"].pod_hours
     reactive = result.outcomes["reactive"].shortfall_minutes
     for name in POLICIES:
@@ -55,13 +50,20 @@ def comparison_table(result: BacktestResult, title: str) -> Table:
         table.add_row(
             name,
             f"{o.pod_hours:,.1f}",
-            f"{o.pod_hours / oracle:.3f}" if oracle else "-",
+            f"{o.pod_hours / oracle:.2f}×" if oracle else "-",
             f"{o.shortfall_minutes:,.0f}",
             f"{o.shortfall_minutes / reactive:.0%}" if reactive else "-",
             f"{o.unserved_fraction:.3%}",
             str(o.scale_events),
         )
-    return table
+    legend = Text(
+        "pod-hours: every allocated pod, starting or Ready; vs oracle: pod-hours against perfect "
+        "foresight; short min: minutes whose load exceeds Ready capacity; vs KEDA: shortfall "
+        "against reactive KEDA alone; unserved: share of requests above capacity; events: scale "
+        "changes.",
+        style="dim",
+    )
+    return Group(table, legend)
 
 
 def run_with_progress(load: pd.Series, settings: BacktestSettings) -> BacktestResult:
@@ -90,6 +92,9 @@ def backtest(
     value_column: Annotated[
         str | None, typer.Option(help="Value column of --history.", rich_help_panel=INPUT)
     ] = None,
+    timestamp_column: TimestampColumn = None,
+    timestamp_format: TimestampFormat = None,
+    sep: Separator = None,
     config: Annotated[
         Path | None, typer.Option(help="Config file (with --target).", rich_help_panel=INPUT)
     ] = None,
@@ -145,7 +150,9 @@ def backtest(
     with reported_errors():
         if (history is None) == (config is None):
             raise ConfigError("give either --history FILE or --config FILE --target NAME")
-        window = (parse_time(start) if start else None, parse_time(end) if end else None)
+        window = (parse_time(start, "--start") if start else None, parse_time(end, "--end") if end else None)
+        checks.backtest_flags(days, min_replicas, max_replicas, peak_pods, retrain_every, reconcile_every)
+        checks.outputs(report=report, export_csv=export_csv)
         # Defaults: the target's policy, or for a bare history the policy defaults with no spike
         # buffer (the replay compares policies, so it sizes the floor on the forecast alone).
         base = PolicySettings(spike_buffer=0.0)
@@ -154,7 +161,10 @@ def backtest(
         flags = policy_flags.PolicyFlags(model, quantile, buffer, utilization, train_days)
         if history is not None:
             policy = policy_flags.policy_from_flags(base, flags)
-            load = read_history_file(history, value_column=value_column, counts=counts, step_s=REPLAY_STEP_S)
+            fmt = FileFormat(timestamp_column, timestamp_format, sep)
+            load = load_history_file(
+                history, fmt, value_column=value_column, counts=counts, step_s=REPLAY_STEP_S
+            )
             name = history.name
             peak_pods = peak_pods or 20
         else:
@@ -172,12 +182,13 @@ def backtest(
             )
             load = source_for(settings, t).fetch(first, last, REPLAY_STEP_S)
         if cold_start:
-            cold = configured_cold_start(total_s=parse_duration(cold_start))
+            cold = configured_cold_start(total_s=parse_duration(cold_start, "--cold-start"))
+        checks.replay_window(load, *window, days=days)
         settings_ = BacktestSettings(
             policy=policy_from_settings(policy),
             cadence=Cadence(
-                retrain_every_s=parse_duration(retrain_every),
-                reconcile_every_s=parse_duration(reconcile_every),
+                retrain_every_s=parse_duration(retrain_every, "--retrain-every"),
+                reconcile_every_s=parse_duration(reconcile_every, "--reconcile-every"),
             ),
             cold_start=cold,
             start=window[0],
@@ -205,5 +216,5 @@ def backtest(
                     result, f"Backtest of {name}: {result.index[0]:%Y-%m-%d} → {result.index[-1]:%Y-%m-%d}"
                 )
             )
-            acc = result.summary()["forecast_accuracy"]
+            acc = cast(dict[str, object], result.summary()["forecast_accuracy"])
             console.print(f"forecast one lead time ahead: {', '.join(f'{k} {v}' for k, v in acc.items())}")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from predictor.config import PolicySettings
 from predictor.config.errors import describe_validation_error
@@ -20,8 +23,43 @@ from predictor.errors import CapacityError, ConfigError, PredictorError
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
-console = Console()
-err_console = Console(stderr=True)
+
+class CliConsole(Console):
+    """rich's Console, with every table drawn without box lines when the output is not a terminal.
+
+    Piped into a file, ``grep`` or ``less``, a table is plain aligned columns (as ``kubectl get``
+    prints them), which tools and people read more easily than box-drawing characters.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if not self.is_terminal:
+            for item in objects:
+                _plain(item)
+        super().print(*objects, **kwargs)
+
+
+def _plain(item: Any) -> None:
+    if isinstance(item, Table):
+        item.box = None
+        item.show_edge = False
+        item.pad_edge = False
+        item.padding = (0, 2, 0, 0)  # two spaces between columns, none at the edge
+        if item.title is not None:
+            item.title_style = ""
+    for child in getattr(item, "renderables", ()):  # a Group
+        _plain(child)
+
+
+def new_table(title: str | None = None, *columns: str) -> Table:
+    """A table as every command draws it: left-aligned title, one header line, 80 columns first."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 
 @contextmanager
@@ -63,30 +101,39 @@ def fmt(value: float | None, unit: str = "") -> str:
 
 
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(w|d|h|m|s)", re.I)
 
 
-def parse_duration(text: str) -> int:
-    """``90``, ``90s``, ``15m``, ``6h``, ``2d``, ``1w`` -> seconds; a typer.BadParameter otherwise."""
-    value = text.strip().lower()
-    unit = value[-1] if value and value[-1] in _UNITS_S else "s"
-    number = value[:-1] if value and value[-1] in _UNITS_S else value
-    try:
-        seconds = float(number) * _UNITS_S[unit]
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 15m, 6h or 2d") from None
-    if seconds < 0:
-        raise typer.BadParameter(f"{text!r}: a duration cannot be negative")
-    return round(seconds)
+def parse_duration(text: str, flag: str = "duration") -> int:
+    """``90s``, ``15m``, ``1h30m``, ``1.5h``, ``2d``, ``1w`` -> whole seconds.
+
+    A bare number is refused (``10`` could be seconds or minutes, and a cold start of 10 s instead
+    of 10 min would plan far too late); ``0`` alone is allowed. Errors are a ConfigError naming
+    ``flag``.
+    """
+    value = text.strip().lower().replace(" ", "")
+    if value.startswith("-"):
+        raise ConfigError(f"{flag}: {text!r}: a duration cannot be negative")
+    if value == "0":
+        return 0
+    if re.fullmatch(r"\d+(\.\d*)?|\.\d+", value):
+        raise ConfigError(f"{flag}: {text!r} has no unit; did you mean {value}m or {value}s?")
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ConfigError(f"{flag}: {text!r} is not a duration like 90s, 15m, 1h30m, 6h or 2d")
+    return round(sum(float(number) * _UNITS_S[unit] for number, unit in parts))
 
 
-def parse_time(text: str):
+def parse_time(text: str, flag: str = "time"):
     """An ISO timestamp; naive ones are UTC. Returns a tz-aware pandas Timestamp."""
     import pandas as pd
 
     try:
         moment = pd.Timestamp(text)
     except (ValueError, TypeError):
-        raise typer.BadParameter(f"{text!r} is not a timestamp like 2026-03-02T08:00 (UTC)") from None
+        moment = pd.NaT
+    if moment is pd.NaT:
+        raise ConfigError(f"{flag}: {text!r} is not a time like 2026-03-02T08:00 (UTC) or 2026-03-02")
     return moment.tz_localize("UTC") if moment.tz is None else moment.tz_convert("UTC")
 
 
@@ -102,7 +149,7 @@ def human_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def policy_with(base: PolicySettings, flags: dict[str, tuple[str, object]]) -> PolicySettings:
+def policy_with(base: PolicySettings, flags: Mapping[str, tuple[str, object]]) -> PolicySettings:
     """``base`` with the flags given on the command line applied, validated like the config file.
 
     ``flags`` maps a flag to (policy field, value); ``None`` values were not given. A bad value is

@@ -17,7 +17,7 @@ import pandas as pd
 import typer
 
 from predictor.capacity import pod_model_for_peak
-from predictor.cli import forecast_view
+from predictor.cli import checks, forecast_view
 from predictor.cli.backtest import comparison_table, run_with_progress
 from predictor.cli.common import console, human_duration, reported_errors
 from predictor.config import PolicySettings, load_profile
@@ -41,6 +41,8 @@ def demo(
 ) -> None:
     """Run forecast and backtest on a built-in synthetic LLM trace and write a report."""
     with reported_errors():
+        checks.positive(days, "--days", "days replayed")
+        checks.output_dir(out, "--out")  # before the work, not after a minute of replay
         out.mkdir(parents=True, exist_ok=True)
         trace = synthetic_trace(days=35, step_s=60, seed=seed)
         trace_path = out / "trace.csv"
@@ -74,7 +76,7 @@ def demo(
         console.print(forecast_view.render(tf))
         from predictor.cli.plots import forecast_plot  # matplotlib loads only when needed
 
-        console.print(f"wrote {forecast_plot(tf, out / 'forecast.png')}\n")
+        console.print(f"wrote {forecast_plot(tf, out / 'forecast.png', actuals=history)}\n")
 
         settings = BacktestSettings(
             # As before: the replay sizes the floor on the forecast alone (no spike buffer).

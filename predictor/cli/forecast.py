@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 
 from predictor.capacity import pod_model, pod_model_for_peak
-from predictor.cli import forecast_view, policy_flags
+from predictor.cli import checks, forecast_view, policy_flags
 from predictor.cli.common import (
     EXIT_FAILURE,
     console,
@@ -20,6 +20,7 @@ from predictor.cli.common import (
     print_json,
     reported_errors,
 )
+from predictor.cli.history import FileFormat, Separator, TimestampColumn, TimestampFormat, load_history_file
 from predictor.config import PolicySettings, load_profile, load_settings
 from predictor.errors import ConfigError, PredictorError
 from predictor.planning import Bounds, configured_cold_start
@@ -32,7 +33,6 @@ from predictor.runtime.targets import (
     request_from_policy,
     source_for,
 )
-from predictor.sources.files import read_history_file
 
 _DEFAULTS = PolicySettings()
 INPUT = "Input"
@@ -56,6 +56,9 @@ def forecast(
     counts: Annotated[
         bool, typer.Option(help="--history holds counts per bin, not req/s.", rich_help_panel=INPUT)
     ] = False,
+    timestamp_column: TimestampColumn = None,
+    timestamp_format: TimestampFormat = None,
+    sep: Separator = None,
     at: Annotated[
         str | None,
         typer.Option(
@@ -100,14 +103,19 @@ def forecast(
     with reported_errors():
         if (config is None) == (history is None):
             raise ConfigError("give either --config (with --target) or --history FILE")
+        checks.forecast_flags(baseline, max_replicas, peak_pods, plot)
         overrides = policy_flags.PolicyFlags(model, quantile, buffer, utilization, train_days, horizon)
         # A bad flag is one clear error, before any target is read.
         policy_flags.policy_from_flags(_DEFAULTS, overrides)
-        now = parse_time(at) if at else None
+        now = parse_time(at, "--at") if at else None
+        fmt = FileFormat(timestamp_column, timestamp_format, sep)
+        actuals: dict[str, pd.Series] = {}
         if history is not None:
             results = [
                 _from_history(
                     history,
+                    fmt,
+                    actuals,
                     value_column,
                     counts,
                     now,
@@ -138,7 +146,7 @@ def forecast(
                     if len(done) == 1
                     else plot.with_name(f"{plot.stem}-{result.request.name}{plot.suffix}")
                 )
-                forecast_plot(result, path)
+                forecast_plot(result, path, actuals=actuals.get(result.request.name))
                 err_console.print(f"wrote {path}")
         for name, error in failed:
             err_console.print(f"[red]error[/red]: target {name}: {error}")
@@ -147,10 +155,24 @@ def forecast(
 
 
 def _from_history(
-    path, value_column, counts, now, overrides, profile, peak_pods, cold_start, baseline, max_replicas
+    path,
+    fmt,
+    actuals,
+    value_column,
+    counts,
+    now,
+    overrides,
+    profile,
+    peak_pods,
+    cold_start,
+    baseline,
+    max_replicas,
 ) -> TargetForecast:
     policy = policy_flags.policy_from_flags(_DEFAULTS, overrides)
-    series = read_history_file(path, value_column=value_column, counts=counts, step_s=policy.model_step_s)
+    series = load_history_file(
+        path, fmt, value_column=value_column, counts=counts, step_s=policy.model_step_s
+    )
+    actuals[path.name] = series  # the plot compares the forecast with what came after --at
     if now is None:
         now = series.index[-1] + pd.Timedelta(seconds=policy.model_step_s)
     profile_settings = load_profile(profile)
@@ -159,7 +181,7 @@ def _from_history(
     else:
         pod = pod_model(profile_settings.capacity, profile_settings.role)
     cold = (
-        configured_cold_start(total_s=parse_duration(cold_start))
+        configured_cold_start(total_s=parse_duration(cold_start, "--cold-start"))
         if cold_start
         else configured_cold_start(
             total_s=profile_settings.cold_start.total_s, stages_s=profile_settings.cold_start.stages_s

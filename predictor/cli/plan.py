@@ -8,12 +8,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from predictor.capacity import CapacityParams, Sizing, pod_model, queue_thresholds, size
 from predictor.capacity.thresholds import QueueThresholds
-from predictor.cli.common import console, fmt, print_json, reported_errors
+from predictor.cli.common import console, fmt, new_table, print_json, reported_errors
 from predictor.config import load_profile
 from predictor.config.errors import describe_validation_error
 from predictor.errors import CapacityError
@@ -108,16 +107,16 @@ def plan(
             console.print(_sizing_table(sizing, params, profile))
 
 
-def _sizing_table(s: Sizing, p: CapacityParams, profile: str | None) -> Table:
+def _sizing_table(s: Sizing, p: CapacityParams, profile: str | None) -> Group:
     title = f"Capacity plan: {s.role} serving" + (f" (profile {profile})" if profile else "")
-    table = Table(title=title, title_justify="left")
-    table.add_column("step")
-    table.add_column("formula")
-    table.add_column("value", justify="right")
+    table = new_table(title, "step", "arithmetic", "value")
+    table.columns[0].no_wrap = True
+    table.columns[2].justify = "right"
+    table.columns[2].no_wrap = True
     u, b = s.utilization, s.buffer
     if s.role == "prefill":
         table.add_row(
-            "prefill seconds per request",
+            "prefill s/request",
             f"prompt × (1 − hit) / prefill_tps = {fmt(p.prompt_tokens)} × {fmt(1 - p.prefix_cache_hit_rate)}"
             f" / {fmt(p.prefill_tokens_per_s)}",
             fmt(s.duration_s, "s"),
@@ -125,10 +124,10 @@ def _sizing_table(s: Sizing, p: CapacityParams, profile: str | None) -> Table:
     else:
         if s.role == "aggregated":
             formula = f"TTFT + output × TPOT = {fmt(p.ttft_s)} + {fmt(p.output_tokens)} × {fmt(p.tpot_s)}"
-            label = "duration per request D"
+            label = "D per request"
         else:
             formula = f"output × TPOT = {fmt(p.output_tokens)} × {fmt(p.tpot_s)}"
-            label = "decode time per request D"
+            label = "D (decode)"
         table.add_row(label, formula, fmt(s.duration_s, "s"))
         assert p.prompt_tokens is not None and p.output_tokens is not None
         table.add_row(
@@ -140,23 +139,23 @@ def _sizing_table(s: Sizing, p: CapacityParams, profile: str | None) -> Table:
         table.add_row("compute bound", "max_concurrency", fmt(s.compute_bound, "req"))
         binds = "KV cache binds" if s.limited_by == "kv_cache" else "compute binds"
         table.add_row(
-            "concurrency per pod C",
+            "C per pod",
             f"min({fmt(s.kv_bound)}, {fmt(s.compute_bound)}): {binds}",
             fmt(s.per_pod_concurrency, "req"),
         )
     table.add_row("in flight", f"λ × D = {fmt(s.rps)} × {fmt(s.duration_s)}", fmt(s.in_flight, "req"))
     table.add_row(
         "pods",
-        f"ceil(λD / (C × u)) = ceil({fmt(s.in_flight)} / ({fmt(s.per_pod_concurrency)} × {fmt(u)}))"
-        f" = ceil({s.exact_pods:.2f})",
+        f"ceil({fmt(s.in_flight)} / ({fmt(s.per_pod_concurrency)} × {fmt(u)})) = ceil({s.exact_pods:.2f})",
         f"[bold]{s.pods}[/bold]",
     )
     table.add_row(
-        "pods with spike buffer",
-        f"ceil(pods × (1 + b)) = ceil({s.pods} × {fmt(1 + b)}) = ceil({s.pods * (1 + b):.2f})",
+        "with buffer",
+        f"ceil({s.pods} × {fmt(1 + b)}) = ceil({s.pods * (1 + b):.2f})",
         f"[bold]{s.pods_with_buffer}[/bold]",
     )
-    return table
+    note = f"pods = ceil(λ × D / (C × u)) with u = {fmt(u)}; with buffer = ceil(pods × (1 + b)), b = {fmt(b)}"
+    return Group(table, Text(note))
 
 
 @app.command()
@@ -164,7 +163,19 @@ def thresholds(
     slo_ttft_p95: Annotated[float, typer.Option(help="TTFT objective at p95, seconds.")],
     prefill_time: Annotated[float, typer.Option(help="Prefill time of a typical prompt, seconds.")],
     step_time: Annotated[float, typer.Option(help="Time of one engine step (a decode iteration), seconds.")],
-    max_num_seqs: Annotated[int, typer.Option(help="vLLM max_num_seqs: sequences per step.")],
+    max_num_seqs: Annotated[
+        int | None, typer.Option(help="vLLM max_num_seqs: sequences per step (default: the profile's).")
+    ] = None,
+    output_tokens: Annotated[
+        int | None, typer.Option(help="Average output length, tokens: the decode-bound drain rate.")
+    ] = None,
+    tpot: Annotated[
+        float | None, typer.Option(help="Time per output token, seconds: the decode-bound drain rate.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Serving profile for max_num_seqs, output tokens and TPOT.")
+    ] = None,
+    profiles_dir: Annotated[Path | None, typer.Option(help="Extra folder of serving profiles.")] = None,
     scale_up_fraction: Annotated[
         float, typer.Option(help="Scale-up level as a fraction of the SLO queue depth.")
     ] = 0.5,
@@ -175,13 +186,30 @@ def thresholds(
         bool, typer.Option("--json", help="Print one JSON object instead of the table.")
     ] = False,
 ) -> None:
-    """KEDA queue-depth thresholds per pod (vllm:num_requests_waiting) from a TTFT SLO."""
+    """KEDA queue-depth thresholds per pod (vllm:num_requests_waiting) from a TTFT SLO.
+
+    The drain rate is the slower of the prefill-bound max_num_seqs / step_time and the
+    decode-bound max_num_seqs / (output_tokens × TPOT): under continuous batching a waiting
+    request gets a slot only when a running one finishes.
+    """
     with reported_errors():
+        if profile:
+            capacity = load_profile(profile, profiles_dir).capacity
+            max_num_seqs = max_num_seqs if max_num_seqs is not None else capacity.max_concurrency
+            output_tokens = output_tokens if output_tokens is not None else capacity.output_tokens
+            tpot = tpot if tpot is not None else capacity.tpot_s
+        if max_num_seqs is None:
+            raise CapacityError("--max-num-seqs is required (or a --profile with max_concurrency)")
+        if (output_tokens is None) != (tpot is None):
+            missing = "--tpot" if tpot is None else "--output-tokens"
+            raise CapacityError(f"{missing} is needed too: the decode-bound drain rate uses both")
         t = queue_thresholds(
             slo_ttft_p95_s=slo_ttft_p95,
             prefill_time_s=prefill_time,
             step_time_s=step_time,
             max_num_seqs=max_num_seqs,
+            output_tokens=output_tokens,
+            tpot_s=tpot,
             scale_up_fraction=scale_up_fraction,
             warning_fraction=warning_fraction,
         )
@@ -192,24 +220,33 @@ def thresholds(
 
 
 def _thresholds_table(t: QueueThresholds) -> Group:
-    table = Table(title="Queue-depth thresholds per pod from the TTFT SLO", title_justify="left")
-    table.add_column("quantity")
-    table.add_column("formula")
-    table.add_column("value", justify="right")
+    table = new_table("Queue-depth thresholds per pod from the TTFT SLO", "quantity", "arithmetic", "value")
+    # seqs: max_num_seqs, the sequences one engine step runs (vLLM's --max-num-seqs)
+    table.columns[0].no_wrap = True
+    table.columns[2].justify = "right"
+    table.columns[2].no_wrap = True
     table.add_row(
         "queue-wait budget",
         f"SLO − prefill = {fmt(t.slo_ttft_p95_s)} − {fmt(t.prefill_time_s)}",
         fmt(t.queue_wait_budget_s, "s"),
     )
+    used = {"prefill": "", "decode": ""}
+    used[t.bound] = " ◀"
     table.add_row(
-        "drain rate",
-        f"max_num_seqs / step = {t.max_num_seqs} / {fmt(t.step_time_s)}",
-        fmt(t.drain_rate_per_s, "/s"),
+        f"drain, prefill{used['prefill']}",
+        f"seqs / step = {t.max_num_seqs} / {fmt(t.step_time_s)}",
+        fmt(t.prefill_drain_per_s, "/s"),
     )
+    if t.decode_drain_per_s is not None:
+        table.add_row(
+            f"drain, decode{used['decode']}",
+            f"seqs / (output × TPOT) = {t.max_num_seqs} / ({t.output_tokens} × {fmt(t.tpot_s)})",
+            fmt(round(t.decode_drain_per_s, 2), "/s"),
+        )
     table.add_row(
         "SLO queue depth",
-        f"budget × drain = {fmt(t.queue_wait_budget_s)} × {fmt(t.drain_rate_per_s)}",
-        fmt(t.queue_depth_threshold),
+        f"budget × slower drain = {fmt(t.queue_wait_budget_s)} × {fmt(round(t.drain_rate_per_s, 2))}",
+        fmt(round(t.queue_depth_threshold, 1)),
     )
     table.add_row(
         "[green]scale-up[/green]", f"{fmt(t.scale_up_fraction)} × depth", f"[bold]{t.scale_up}[/bold]"
@@ -218,12 +255,26 @@ def _thresholds_table(t: QueueThresholds) -> Group:
         "[yellow]warning[/yellow]", f"{fmt(t.warning_fraction)} × depth", f"[bold]{t.warning}[/bold]"
     )
     table.add_row("[red]critical[/red]", "depth", f"[bold]{t.critical}[/bold]")
-    depth = fmt(t.queue_depth_threshold)
+    depth = fmt(round(t.queue_depth_threshold, 1))
+    if t.decode_drain_per_s is None:
+        bound = (
+            "Only the prefill-bound drain rate is known: it assumes a slot frees every engine step. "
+            "Under continuous batching a slot frees when a request finishes; give --output-tokens and "
+            "--tpot (or --profile) for the decode-bound rate, usually far slower.\n"
+        )
+    elif t.bound == "decode":
+        bound = (
+            "Decode binds (◀): a waiting request gets a slot only when a running one finishes its "
+            f"{t.output_tokens} output tokens, so a pod starts {fmt(round(t.decode_drain_per_s, 2))} "
+            "requests per second, not one batch per step.\n"
+        )
+    else:
+        bound = "Prefill binds (◀): requests are short enough that slots free about every step.\n"
     explanation = (
-        f"A request that arrives behind {depth} waiting requests waits the whole "
+        f"{bound}A request that arrives behind {depth} waiting requests waits the whole "
         f"{fmt(t.queue_wait_budget_s)} s budget, so its TTFT just meets the SLO.\n"
         f"[green]scale-up {t.scale_up}[/green]: the KEDA trigger threshold on vllm:num_requests_waiting "
-        "per pod. It is below the SLO depth because new pods take minutes to become ready.\n"
+        "per pod, below the SLO depth because new pods take minutes to become ready.\n"
         f"[yellow]warning {t.warning}[/yellow]: alert; the queue is using most of its budget.\n"
         f"[red]critical {t.critical}[/red]: alert; requests behind this depth miss the TTFT SLO."
     )

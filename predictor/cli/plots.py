@@ -21,59 +21,143 @@ from predictor.runtime.forecast import TargetForecast
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     """Lay out, write and release a figure (pyplot keeps every open figure alive otherwise)."""
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure that chose its own layout keeps it
+        fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def forecast_plot(tf: TargetForecast, path: Path, *, history_days: float = 2.0) -> Path:
-    """History, the forecast band, and pods needed and the planned floor on a second axis."""
+def forecast_plot(
+    tf: TargetForecast, path: Path, *, actuals: pd.Series | None = None, history_days: float = 2.0
+) -> Path:
+    """Write :func:`forecast_figure` to ``path`` (PNG) at the size it is meant to be read."""
+    return save_figure(forecast_figure(tf, actuals=actuals, history_days=history_days), path)
+
+
+def forecast_figure(
+    tf: TargetForecast, *, actuals: pd.Series | None = None, history_days: float = 2.0
+) -> plt.Figure:
+    """What load will be and what the floor does about it, at a scale where the horizon is readable.
+
+    - top: the last ``history_days`` and the horizon, for context (daily shape, where now is);
+    - middle: from half a horizon before now to the end of the horizon: history, the forecast band
+      and mean, and the actual load after now when ``actuals`` has it (``--at`` in the past);
+    - bottom, on the same time axis: the pods the sizing quantile needs and the planned floor,
+      with the next pre-warm marked.
+
+    Missing data is shaded grey, never drawn as zero. Every label is in a legend outside the data,
+    so none covers a line.
+    """
     label = quantile_label(tf.request.quantile)
     frame = points_frame(tf)
-    history = tf.history[tf.history.index >= tf.now - pd.Timedelta(days=history_days)]
+    horizon = pd.Timedelta(seconds=tf.request.horizon_s)
+    end = tf.now + horizon
+    frame = frame[frame.index <= end]
+    after = _after_now(actuals, tf.now, end)
+    context = tf.history[tf.history.index >= tf.now - pd.Timedelta(days=history_days)]
+    zoom_start = tf.now - horizon / 2
 
-    fig, ax = plt.subplots(figsize=(12, 5.5), dpi=110)
-    ax.plot(history.index, history.to_numpy(), color="0.35", lw=1.0, label="history")
-    ax.fill_between(
-        frame.index, frame["p50"], frame[label], color="C0", alpha=0.25, label=f"forecast p50–{label}"
-    )
-    ax.plot(frame.index, frame["mean"], color="C0", lw=1.6, label="forecast mean")
-    ax.axvline(tf.now, color="black", ls="--", lw=1)
-    ax.annotate(
-        "now", (tf.now, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -14), textcoords="offset points"
-    )
-    ax.set_ylabel("requests per second")
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylim(bottom=0)
+    fig = plt.figure(figsize=(11, 7.6), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(3, 1, height_ratios=(1.0, 2.0, 1.2))
+    top = fig.add_subplot(grid[0])
+    rates = fig.add_subplot(grid[1])
+    pods = fig.add_subplot(grid[2], sharex=rates)
 
-    pods = ax.twinx()
+    # Context: the last days and the horizon, thin lines only.
+    top.plot(context.index, context.to_numpy(), color="0.35", lw=0.8, label="history")
+    top.plot(frame.index, frame["mean"], color="C0", lw=1.2, label="forecast mean")
+    if after is not None:
+        top.plot(after.index, after.to_numpy(), color="black", lw=0.8, label="actual")
+    top.axvspan(zoom_start, end, color="C0", alpha=0.08, label="shown below")
+    _shade_missing(top, context)
+    top.axvline(tf.now, color="black", ls="--", lw=0.8)
+    top.set_title(
+        f"last {history_days:g} days and the next {human_duration(horizon.total_seconds())}", fontsize=9
+    )
+    top.set_ylim(bottom=0)
+    top.set_ylabel("req/s", fontsize=9)
+
+    # The horizon, readable.
+    recent = tf.history[tf.history.index >= zoom_start]
+    rates.plot(recent.index, recent.to_numpy(), color="0.35", lw=1.0, label="history")
+    rates.fill_between(
+        frame.index,
+        frame["p50"],
+        frame[label],
+        color="C0",
+        alpha=0.25,
+        lw=0,
+        label=f"forecast p50 to {label}",
+    )
+    rates.plot(frame.index, frame["mean"], color="C0", lw=1.6, label="forecast mean")
+    _shade_missing(rates, recent)
+    if after is not None:
+        rates.plot(after.index, after.to_numpy(), color="black", lw=1.2, label="actual after now")
+        _shade_missing(rates, after, label=None if missing_spans(recent) else "no data")
+    rates.axvline(tf.now, color="black", ls="--", lw=1, label=f"now ({tf.now:%a %H:%M} UTC)")
+    rates.set_ylim(bottom=0)
+    rates.set_ylabel("requests per second")
+
     pods.step(frame.index, frame["pods"], where="post", color="C1", lw=1.2, label=f"pods the {label} needs")
-    pods.step(
-        frame.index, frame["floor"], where="post", color="C3", lw=2.2, label="planned floor (minReplicaCount)"
-    )
-    pods.set_ylabel("pods")
-    pods.set_ylim(bottom=0, top=max(1.0, float(frame[["pods", "floor"]].max().max())) * 1.25)
-    pods.yaxis.set_major_locator(MaxNLocator(integer=True))
+    pods.step(frame.index, frame["floor"], where="post", color="C3", lw=2.2, label="planned floor")
+    pods.axvline(tf.now, color="black", ls="--", lw=1)
     raise_ = tf.plan.next_raise()
     if raise_ is not None:
-        pods.axvline(raise_.at, color="C3", ls=":", lw=1.2)
-        pods.annotate(
-            f"pre-warm {raise_.from_pods}→{raise_.to_pods} at {raise_.at:%H:%M}",
-            (raise_.at, raise_.to_pods),
-            xytext=(6, 8),
-            textcoords="offset points",
-            color="C3",
-        )
+        pre = f"pre-warm {raise_.from_pods}→{raise_.to_pods} at {raise_.at:%H:%M}"
+        for ax in (rates, pods):
+            ax.axvline(raise_.at, color="C3", ls=":", lw=1.4, label=pre if ax is pods else None)
+    top_pods = max(1.0, float(frame[["pods", "floor"]].max().max()))
+    pods.set_ylim(0, top_pods * 1.15 + 0.5)
+    pods.yaxis.set_major_locator(MaxNLocator(integer=True))
+    pods.set_ylabel("pods")
+    pods.set_xlabel("time (UTC)")
+    rates.set_xlim(zoom_start, end)
 
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz="UTC"))
-    handles = ax.get_legend_handles_labels()[0] + pods.get_legend_handles_labels()[0]
-    labels = ax.get_legend_handles_labels()[1] + pods.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, loc="upper left", fontsize=9, framealpha=0.9)
-    ax.set_title(
-        f"{tf.request.name}: {tf.kind} forecast from {tf.now:%Y-%m-%d %H:%M} UTC; "
-        f"the floor leads demand by the lead time ({human_duration(tf.request.lead_time_s)})"
+    for ax in (top, rates, pods):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, borderaxespad=0)
+    top.xaxis.set_major_formatter(mdates.DateFormatter("%a %d", tz="UTC"))
+    top.xaxis.set_major_locator(mdates.DayLocator(tz="UTC"))
+    pods.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz="UTC"))
+    plt.setp(rates.get_xticklabels(), visible=False)
+    fig.suptitle(
+        f"{tf.request.name}: {tf.kind} forecast from {tf.now:%Y-%m-%d %H:%M} UTC; the floor leads "
+        f"demand by the lead time ({human_duration(tf.request.lead_time_s)})",
+        fontsize=11,
     )
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)
+    return fig
+
+
+def _after_now(actuals: pd.Series | None, now: pd.Timestamp, end: pd.Timestamp) -> pd.Series | None:
+    """The actual load from now to the end of the horizon, or None when the file has none."""
+    if actuals is None:
+        return None
+    after = actuals[(actuals.index >= now) & (actuals.index <= end)]
+    return after if after.notna().any() else None
+
+
+def missing_spans(series: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Runs of NaN bins as (first bin start, end of the last bin)."""
+    if series.empty:
+        return []
+    step = pd.Timedelta(series.index.freq) if series.index.freq is not None else pd.Timedelta(0)
+    missing = series.isna().to_numpy()
+    spans = []
+    i = 0
+    while i < len(missing):
+        if missing[i]:
+            j = i
+            while j + 1 < len(missing) and missing[j + 1]:
+                j += 1
+            spans.append((series.index[i], series.index[j] + step))
+            i = j + 1
+        else:
+            i += 1
+    return spans
+
+
+def _shade_missing(ax: plt.Axes, series: pd.Series, label: str | None = "no data") -> None:
+    for k, (first, last) in enumerate(missing_spans(series)):
+        ax.axvspan(first, last, color="0.6", alpha=0.35, lw=0, hatch="//", label=label if k == 0 else None)

@@ -67,6 +67,6 @@ def policy_from_flags(base: PolicySettings, flags: PolicyFlags) -> PolicySetting
             "--buffer": ("spike_buffer", flags.buffer),
             "--utilization": ("utilization_target", flags.utilization),
             "--train-days": ("history_window_days", flags.train_days),
-            "--horizon": ("horizon_s", parse_duration(flags.horizon) if flags.horizon else None),
+            "--horizon": ("horizon_s", parse_duration(flags.horizon, "--horizon") if flags.horizon else None),
         },
     )

@@ -52,7 +52,14 @@ def _clean_loc(loc: Sequence[str | int]) -> list[str | int]:
 
 def describe_validation_error(error: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
     """One line per problem, each naming the key path and what is wrong with it."""
-    lines = []
+    return [f"{key_path(loc)}: {message}" for loc, message in validation_problems(error, root)]
+
+
+def validation_problems(
+    error: ValidationError, root: type[BaseModel] | None = None
+) -> list[tuple[list[str | int], str]]:
+    """Each problem as (key path, message), for callers that say where a value came from."""
+    problems = []
     for item in error.errors():
         loc = _clean_loc(item["loc"])
         ctx = item.get("ctx") or {}
@@ -74,5 +81,5 @@ def describe_validation_error(error: ValidationError, root: type[BaseModel] | No
             shown = repr(item["input"])
             if len(shown) <= 60:
                 message = f"{message} (got {shown})"
-        lines.append(f"{key_path(loc)}: {message}")
-    return lines
+        problems.append((loc, message))
+    return problems

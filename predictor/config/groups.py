@@ -23,7 +23,16 @@ class PrometheusSettings(BaseModel):
 
     model_config = FROZEN
 
-    url: str = Field("http://localhost:9090", description="Base URL of the Prometheus HTTP API.")
+    url: str = Field(
+        "http://localhost:9090",
+        description="Base URL of the Prometheus HTTP API; a password in it (user:pass@) is masked "
+        "wherever it is shown.",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers sent with every query, e.g. {X-Scope-OrgID: tenant} for "
+        "Mimir, Cortex or Thanos; credential-bearing values are masked in `config show`.",
+    )
     bearer_token_file: Path | None = Field(
         None, description="File holding a bearer token sent as 'Authorization: Bearer'."
     )

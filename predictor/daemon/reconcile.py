@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pandas as pd
 
@@ -185,5 +186,5 @@ def _kind(rt: TargetRuntime) -> str | None:
     return rt.artifact.kind if rt.artifact is not None else None
 
 
-def _with(decision: Decision, **changes: object) -> Decision:
+def _with(decision: Decision, **changes: Any) -> Decision:
     return replace(decision, **changes)

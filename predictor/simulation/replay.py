@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ class BacktestResult:
     settings: BacktestSettings
     accuracy: dict[str, float]
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The JSON-ready comparison: per policy totals, forecast accuracy, the set-up."""
         return {
             "window": {

@@ -13,7 +13,10 @@ Conventions, so that the result keeps the history contract of :mod:`predictor.so
 - An empty result, and any step Prometheus has no sample for, is NaN: missing, never zero.
   The sample value ``"NaN"`` is NaN too.
 - Every failure is a :class:`~predictor.errors.SourceError` naming the URL, the query and the HTTP status
-  when there is one; the library's exception is chained, never raised as is.
+  when there is one; the library's exception is chained, never raised as is. A password in the URL
+  (``http://user:secret@host``) is masked in every message.
+- ``settings.headers`` (e.g. ``X-Scope-OrgID`` for a multi-tenant Mimir, Cortex or Thanos) go with every
+  request, beside the bearer token when one is configured.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import urllib3.exceptions
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from predictor.config.secrets import mask_text, mask_url
 from predictor.config.settings import PrometheusSettings
 from predictor.errors import SourceError
 from predictor.sources.regular import bin_range, empty_history, on_bins, regularise
@@ -59,12 +63,23 @@ class PrometheusSource:
         self.settings = settings
         self.query = query
         self.url = settings.url.rstrip("/")
+        self.shown_url = mask_url(self.url)  # what messages and logs may show
 
     def __repr__(self) -> str:
-        return f"PrometheusSource(url={self.url!r}, query={self.query!r})"
+        return f"PrometheusSource(url={self.shown_url!r}, query={self.query!r})"
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:
         """Request rates in req/s for the bins of ``step_s`` wholly inside ``[start, end)``; NaN = no data."""
+        try:
+            return self._fetch(start, end, step_s)
+        except SourceError as e:
+            masked = mask_text(str(e))
+            if masked == str(e):
+                raise
+            # The library's own exception stays chained; ours is rebuilt without the password.
+            raise SourceError(masked) from e.__cause__
+
+    def _fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:
         bins = bin_range(start, end, step_s)
         if len(bins) == 0:
             return on_bins(empty_history(step_s), bins)
@@ -156,16 +171,17 @@ class PrometheusSource:
             client.close()
 
     def _headers(self) -> dict[str, str]:
+        headers = dict(self.settings.headers)
         token_file = self.settings.bearer_token_file
         if token_file is None:
-            return {}
+            return headers
         try:
             token = token_file.read_text(encoding="utf-8").strip()
         except OSError as e:
             raise SourceError(f"{self._where()}: cannot read bearer_token_file {token_file}: {e}") from e
         if not token:
             raise SourceError(f"{self._where()}: bearer_token_file {token_file} is empty")
-        return {"Authorization": f"Bearer {token}"}
+        return {**headers, "Authorization": f"Bearer {token}"}
 
     def _query(
         self,
@@ -214,7 +230,7 @@ class PrometheusSource:
         return f"request failed: {error}"
 
     def _where(self) -> str:
-        return f"Prometheus at {self.url}, query {self.query!r}"
+        return f"Prometheus at {self.shown_url}, query {self.query!r}"
 
 
 def _parse_series(item: dict[str, Any]) -> tuple[Labels, np.ndarray, np.ndarray]:

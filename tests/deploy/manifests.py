@@ -17,12 +17,12 @@ import jsonschema
 import yaml
 
 from tests.support.fake_kube.validation import cel_errors, crd_schema
+from tests.support.keda_crd import keda_crd
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 OVERLAYS = ("dry-run", "patch", "metric", "servicemonitor")
 EXAMPLES = ("vllm", "dynamo-disagg", "leaderworkerset", "metric-mode")
-KEDA_CRD = ROOT.parent / "shared" / "keda" / "keda.sh_scaledobjects.yaml"
 KUBERNETES_VERSION = "1.32"  # the oldest Kubernetes the manifests promise to work on
 
 
@@ -77,12 +77,10 @@ def plain_env(objects: list[dict[str, Any]]) -> dict[str, str]:
 
 @cache
 def keda_schema() -> dict[str, Any]:
-    """The ScaledObject openAPIV3Schema of KEDA's CRD (shared/, never copied into the project),
-    made strict: an unknown field is an error here, where the API server would silently prune it."""
-    assert KEDA_CRD.is_file(), (
-        f"KEDA's ScaledObject CRD (v2.20) must be at {KEDA_CRD}; it is shared, not copied"
-    )
-    return _strict(crd_schema(KEDA_CRD))  # crd_schema refuses CEL rules it cannot evaluate
+    """The ScaledObject openAPIV3Schema of KEDA's CRD (tests/support/keda_crd.py, never copied into
+    the project), made strict: an unknown field is an error here, where the API server would
+    silently prune it."""
+    return _strict(crd_schema(keda_crd()))  # crd_schema refuses CEL rules it cannot evaluate
 
 
 def _strict(schema: Any) -> Any:

@@ -5,6 +5,7 @@ accepts."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.integration  # renders deploy/ with the real kubectl
 # checked for their identity and their key fields in the tests below, not against a schema.
 NO_SCHEMA_HERE = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("workloads.x-k8s.io/v1alpha1", "RoleBasedGroup"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
 }
@@ -73,7 +75,7 @@ def test_every_overlay_renders_the_whole_install(name):
         "ServiceAccount",
     ]
     if name in ("servicemonitor", "metric"):
-        expected.append("ServiceMonitor")
+        expected += ["ServiceMonitor", "PrometheusRule"]
     if name == "patch":  # the write permissions, only in patch mode
         expected += ["ClusterRole", "ClusterRoleBinding"]
     assert kinds == sorted(expected)
@@ -201,6 +203,13 @@ def test_each_overlays_config_passes_predictor_config_check_in_its_mode(name, tm
             monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(app, ["config", "check", str(path)])
     assert result.exit_code == 0, result.output
+    assert load_settings(path).targets == [], "the base ships no target to be applied as it is"
+    # With a target (as an overlay's own config gives them), the overlay's mode is the default.
+    config = yaml.safe_load(text)
+    config["targets"] = yaml.safe_load((DEPLOY / "examples" / "install" / "predictor.yaml").read_text())[
+        "targets"
+    ]
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
     settings = load_settings(path)
     assert {t.policy.actuation_mode for t in settings.targets} == {MODES[name]}
     assert settings.kubernetes.leader_election is True
@@ -213,7 +222,7 @@ def test_the_shipped_default_is_dry_run_and_the_config_leaves_the_mode_to_the_ov
     _, text = config_map_file(overlay("dry-run"))
     config = yaml.safe_load(text)
     assert "actuation_mode" not in config.get("policy", {})
-    assert not [t["name"] for t in config["targets"] if "actuation_mode" in t.get("policy", {})]
+    assert config["targets"] == []
     assert plain_env(render(DEPLOY / "base"))["PREDICTOR_POLICY__ACTUATION_MODE"] == "dry-run"
 
 
@@ -335,3 +344,46 @@ def _joined(text: str) -> list[str]:
         out.append(current + line)
         current = ""
     return out
+
+
+def test_the_install_example_replaces_the_config_and_sets_the_image_on_a_remote_base(tmp_path):
+    """deploy/examples/install as a user keeps it, with its remote base swapped for this checkout."""
+    folder = DEPLOY / "examples" / "install"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text(encoding="utf-8"))
+    (remote,) = kustomization["resources"]
+    assert remote.startswith("https://github.com/") and "//deploy/overlays/dry-run?ref=" in remote
+    local = tmp_path / "install"
+    local.mkdir()
+    kustomization["resources"] = [os.path.relpath(DEPLOY / "overlays" / "dry-run", local)]
+    (local / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+    (local / "predictor.yaml").write_text((folder / "predictor.yaml").read_text(encoding="utf-8"))
+    objects = render(local)
+    key, text = config_map_file(objects)  # exactly one ConfigMap: the base's was replaced
+    assert key == "predictor.yaml" and text == (folder / "predictor.yaml").read_text(encoding="utf-8")
+    assert container(objects)["image"] == "registry.example.com/predictor:0.1.0"
+    assert plain_env(objects)["PREDICTOR_POLICY__ACTUATION_MODE"] == "dry-run"
+    mounted = one(objects, "Deployment", "predictor")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "config", "configMap": {"name": one(objects, "ConfigMap")["metadata"]["name"]}} in mounted
+    check = CliRunner().invoke(app, ["config", "check", str(folder / "predictor.yaml")], env={})
+    assert check.exit_code == 0, check.output
+    assert [t.scaled_object for t in load_settings(folder / "predictor.yaml").targets] == [
+        "inference/llama-chat"
+    ]
+
+
+def test_the_vllm_queue_threshold_is_what_its_documented_command_computes():
+    """The command in the ScaledObject's comment, run as written; decode binds, and every ScaledObject
+    of the same vLLM service uses its scale-up level."""
+    text = (DEPLOY / "examples" / "vllm" / "scaledobject.yaml").read_text(encoding="utf-8")
+    (command,) = re.findall(r"^#\s+predictor (plan thresholds .*)$", text, flags=re.M)
+    result = CliRunner().invoke(app, [*command.split(), "--json"])
+    assert result.exit_code == 0, result.output
+    computed = json.loads(result.stdout)
+    assert computed["bound"] == "decode" and computed["scale_up"] == 12
+    target = load_settings(DEPLOY / "examples" / "vllm" / "predictor.yaml").targets[0]
+    assert computed["output_tokens"] == target.capacity.output_tokens  # the same workload
+    vllm = [one(render(DEPLOY / "examples" / "vllm"), "ScaledObject", "llama-chat")]
+    vllm += [so for where, so in standalone_scaled_objects() if where.startswith("examples/metric-mode/")]
+    for so in vllm:
+        (queue,) = [t for t in so["spec"]["triggers"] if t.get("name") == "queue"]
+        assert queue["metadata"]["threshold"] == str(computed["scale_up"])

@@ -25,8 +25,9 @@ from typer.testing import CliRunner
 
 from predictor.actuation.scaledobject import BASELINE_ANNOTATION
 from predictor.cli.main import app
-from tests.deploy.manifests import KEDA_CRD, OVERLAYS, config_map_file, one, overlay, plain_env
+from tests.deploy.manifests import OVERLAYS, config_map_file, one, overlay, plain_env
 from tests.support.fake_kube import FakeKube, RequestRecord, start_fake_kube
+from tests.support.keda_crd import keda_crd
 
 pytestmark = pytest.mark.integration  # renders deploy/ with the real kubectl
 
@@ -178,7 +179,6 @@ def restore_logging():
 
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_the_rbac_covers_exactly_what_the_daemon_does(name, tmp_path, monkeypatch):
-    assert KEDA_CRD.is_file(), f"KEDA's ScaledObject CRD must be at {KEDA_CRD} (shared, never copied)"
     objects = overlay(name)
     grants, namespace, account = grants_for(objects)
     env = {k: v for k, v in plain_env(objects).items() if k.startswith("PREDICTOR_")}
@@ -187,7 +187,7 @@ def test_the_rbac_covers_exactly_what_the_daemon_does(name, tmp_path, monkeypatc
         monkeypatch.setenv(key, value)
     cli = CliRunner()
 
-    with start_fake_kube(crd=KEDA_CRD) as kube:
+    with start_fake_kube(crd=keda_crd()) as kube:
         seed_cluster(kube, objects)
         config = config_for(objects, kube.write_kubeconfig(tmp_path / "kubeconfig"), tmp_path)
 

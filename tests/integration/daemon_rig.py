@@ -22,7 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fake_kube import FakeKube
 
-CRD = Path(__file__).resolve().parents[3] / "shared" / "keda" / "keda.sh_scaledobjects.yaml"
 REPO = Path(__file__).resolve().parents[2]
 NS = "inference"
 LEASE_NS = "predictor"

@@ -32,7 +32,6 @@ from predictor.capacity import pod_model, size
 from predictor.config import load_settings
 from predictor.forecasting.store import ModelStore
 from tests.integration.daemon_rig import (
-    CRD,
     LEASE_NS,
     NS,
     DaemonProcess,
@@ -46,6 +45,7 @@ from tests.integration.daemon_rig import (
     write_config,
 )
 from tests.support.fake_kube import start_fake_kube
+from tests.support.keda_crd import keda_crd
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +79,8 @@ def floor_at(history: list[tuple[pd.Timestamp, int]], moment: pd.Timestamp) -> i
 
 
 def test_the_daemon_prewarms_before_the_peak_and_steps_down_after(backfilled_prometheus, tmp_path: Path):
-    assert CRD.is_file(), f"KEDA's ScaledObject CRD v2.20 must be at {CRD} (shared, never copied here)"
     started = time.monotonic()
-    with start_fake_kube(crd=CRD) as kube:
+    with start_fake_kube(crd=keda_crd()) as kube:
         put_namespace(kube, LEASE_NS)
         kube.put_object(scaled_object("chat"))
         kube.put_object(scaled_object("frozen", annotations={"autoscaling.keda.sh/paused": "true"}))

@@ -155,3 +155,36 @@ def test_the_bearer_token_is_read_from_its_file_on_every_fetch(
 
     sent = [r.headers.get("Authorization") for r in recording_proxy.requests]
     assert sent == ["Bearer first-token", "Bearer rotated-token"]
+
+
+def test_extra_headers_go_with_every_query_beside_the_bearer_token(
+    backfilled_prometheus, recording_proxy, tmp_path
+):
+    token_file = tmp_path / "token"
+    token_file.write_text("tok\n")
+    settings = PrometheusSettings(
+        url=recording_proxy.url,
+        bearer_token_file=token_file,
+        headers={"X-Scope-OrgID": "team-a", "X-Extra": "1"},
+        max_points_per_query=100,  # several chunks: every one carries the headers
+    )
+    start = backfilled_prometheus.gap_start - pd.Timedelta(hours=24)
+    PrometheusSource(settings, f"rate({backfilled_prometheus.metric}[5m])").fetch(
+        start, start + pd.Timedelta(hours=12), 60
+    )
+    assert len(recording_proxy.requests) > 1
+    for r in recording_proxy.requests:
+        assert r.headers.get("X-Scope-OrgID") == "team-a" and r.headers.get("X-Extra") == "1"
+        assert r.headers.get("Authorization") == "Bearer tok"
+
+
+def test_a_password_in_the_url_is_sent_but_never_shown(backfilled_prometheus, recording_proxy):
+    url = recording_proxy.url.replace("http://", "http://reader:hunter2@")
+    source = PrometheusSource(PrometheusSettings(url=url), "rate(nope[5m]")  # bad PromQL: HTTP 400
+    start = backfilled_prometheus.gap_start - pd.Timedelta(hours=2)
+    with pytest.raises(SourceError) as e:
+        source.fetch(start, start + pd.Timedelta(hours=1), 300)
+    assert "hunter2" not in str(e.value) and "hunter2" not in repr(source)
+    assert "reader:***@127.0.0.1" in str(e.value) and "HTTP 400" in str(e.value)
+    expected = "Basic " + base64.b64encode(b"reader:hunter2").decode()
+    assert recording_proxy.requests[0].headers.get("Authorization") == expected

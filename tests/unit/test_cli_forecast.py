@@ -118,8 +118,8 @@ def test_config_targets_with_a_history_file(history_csv, tmp_path):
     [
         (["--history", "missing.csv"], 1, "missing.csv"),
         ([], 2, "give either --config (with --target) or --history FILE"),
-        (["--history", "x.csv", "--horizon", "soon"], 2, "is not a duration"),
-        (["--history", "x.csv", "--at", "yesterday-ish"], 2, "is not a timestamp"),
+        (["--history", "x.csv", "--horizon", "soon"], 2, "--horizon: 'soon' is not a duration"),
+        (["--history", "x.csv", "--at", "yesterday-ish"], 2, "--at: 'yesterday-ish' is not a time"),
         (["--history", "x.csv", "--quantile", "1.5"], 2, "--quantile: Input should be less than 1 (got 1.5)"),
         (["--history", "x.csv", "--model", "nope"], 2, "--model: Input should be 'auto'"),
     ],

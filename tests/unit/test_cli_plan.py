@@ -103,13 +103,14 @@ def test_thresholds_from_the_slo():
     assert out["queue_depth_threshold"] == 256
     assert (out["scale_up"], out["warning"], out["critical"]) == (128, 204, 256)
     table = run(args).stdout
-    assert "budget × drain" in table and "scale-up 128" in table and "critical 256" in table
+    assert "budget × slower drain" in table and "scale-up 128" in table and "critical 256" in table
+    assert "Only the prefill-bound drain rate is known" in table
 
 
 def test_profiles_command_lists_every_profile():
     result = run(["profiles"])
     assert result.exit_code == 0
-    assert "kv_cache" in result.stdout and "compute" in result.stdout
+    assert "KV cache" in result.stdout and "compute" in result.stdout
 
 
 def test_help_reads_well():

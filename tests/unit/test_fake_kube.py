@@ -17,8 +17,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.fake_kube import KEDA_SCALEDOBJECT_SCHEMA, FakeKube, load_crd, start_fake_kube
+from tests.support.keda_crd import keda_crd
 
-CRD = Path(__file__).resolve().parents[3] / "shared" / "keda" / "keda.sh_scaledobjects.yaml"
 NS = "inference"
 GROUP, VERSION, PLURAL = "keda.sh", "v1alpha1", "scaledobjects"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -40,8 +40,7 @@ def scaled_object(name: str = "vllm", **spec: object) -> dict:
 
 
 def crd_file() -> Path:
-    assert CRD.is_file(), f"KEDA's ScaledObject CRD v2.20 must be at {CRD} (shared, never copied here)"
-    return CRD
+    return keda_crd()
 
 
 @pytest.fixture()

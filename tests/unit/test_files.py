@@ -211,3 +211,123 @@ def test_a_corrupt_parquet_file_is_a_source_error(tmp_path):
     with pytest.raises(SourceError, match=r"cannot read .*history\.parquet as parquet") as caught:
         read_history_file(write(tmp_path, "not parquet at all", name="history.parquet"))
     assert caught.value.__cause__ is not None
+
+
+# --- how people write their files: units, day/month order, separators, zones, notes -------------
+
+MINUTES = pd.date_range("2021-08-01", periods=20 * 24 * 12, freq="5min", tz="UTC")
+
+
+def rows(fmt: str, times=MINUTES, sep: str = ",") -> str:
+    return f"t{sep}v\n" + "".join(f"{fmt(t)}{sep}{i % 7 + 0.5}\n" for i, t in enumerate(times))
+
+
+@pytest.mark.parametrize(("unit", "per_s"), [("milliseconds", 10**3), ("microseconds", 10**6)])
+def test_unix_milliseconds_and_microseconds_are_told_by_their_size(tmp_path, unit, per_s):
+    epoch = pd.Timestamp(0, tz="UTC")
+    text = rows(lambda t: int((t - epoch).total_seconds()) * per_s)
+    notes: list[str] = []
+    history = read_history_file(write(tmp_path, text), notes=notes)
+    assert history.index[0] == MINUTES[0] and history.index[-1] == MINUTES[-1]
+    assert notes == [f"numeric timestamps read as Unix {unit} (their size tells the unit)"]
+
+
+def test_numbers_that_are_not_times_are_refused_naming_the_column(tmp_path):
+    text = "n,v\n" + "".join(f"{i},{i}.5\n" for i in range(50))
+    with pytest.raises(SourceError, match=r"column 'n'.*not Unix times.*--timestamp-column"):
+        read_history_file(write(tmp_path, text))
+
+
+def test_day_first_dates_are_read_day_first_when_a_row_tells(tmp_path):
+    notes: list[str] = []
+    history = read_history_file(write(tmp_path, rows(lambda t: f"{t:%d/%m/%Y %H:%M}")), notes=notes)
+    assert history.index[0] == MINUTES[0] and history.index[-1] == MINUTES[-1]
+    assert history.notna().all()  # no month scrambled into a gap
+    assert "dates read day first (dd/mm): '01/08/2021 00:00' is 2021-08-01" in notes
+
+
+def test_month_first_dates_are_read_month_first_when_a_row_tells(tmp_path):
+    history = read_history_file(write(tmp_path, rows(lambda t: f"{t:%m/%d/%Y %H:%M}")))
+    assert history.index[-1] == MINUTES[-1]
+
+
+def test_ambiguous_day_month_dates_are_refused_with_the_formats_to_give(tmp_path):
+    text = rows(lambda t: f"{t:%d/%m/%Y %H:%M}", times=MINUTES[:500])  # days 01..02: no row tells
+    with pytest.raises(SourceError) as e:
+        read_history_file(write(tmp_path, text))
+    assert "can be read day first or month first" in str(e.value)
+    assert "--timestamp-format '%d/%m/%Y %H:%M' (day first) or '%m/%d/%Y %H:%M'" in str(e.value)
+    history = read_history_file(write(tmp_path, text), timestamp_format="%m/%d/%Y %H:%M")
+    assert history.index[0] == pd.Timestamp("2021-01-08", tz="UTC")  # the user's word decides
+
+
+def test_dates_in_both_orders_are_refused(tmp_path):
+    text = "t,v\n13/01/2021 00:00,1\n01/13/2021 00:05,2\n"
+    with pytest.raises(SourceError, match=r"mix day-first .* and month-first"):
+        read_history_file(write(tmp_path, text))
+
+
+def test_naive_times_are_utc_and_a_note_says_so(tmp_path):
+    notes: list[str] = []
+    read_history_file(write(tmp_path, TRACE_CSV), notes=notes, step_s=60)
+    assert any("no time zone: read as UTC" in n for n in notes)
+    notes.clear()
+    read_history_file(write(tmp_path, rows(lambda t: f"{t:%Y-%m-%dT%H:%M:%SZ}")), notes=notes)
+    assert not any("time zone" in n for n in notes)
+
+
+def test_duplicates_are_counted_in_a_note(tmp_path):
+    text = "t,v\n2026-01-05 00:00Z,1\n2026-01-05 00:01Z,2\n2026-01-05 00:01Z,4\n2026-01-05 00:00Z,3\n"
+    notes: list[str] = []
+    read_history_file(write(tmp_path, text), step_s=60, notes=notes)
+    assert any(n.startswith("2 row(s) repeat an earlier timestamp") for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("sep", "name", "given"), [(";", "h.csv", None), ("\t", "h.tsv", None), ("|", "h.txt.csv", "|")]
+)
+def test_other_separators_are_read(tmp_path, sep, name, given):
+    text = rows(lambda t: f"{t:%Y-%m-%dT%H:%MZ}", times=MINUTES[:50], sep=sep)
+    history = read_history_file(write(tmp_path, text, name=name), sep=given)
+    assert history.index[0] == MINUTES[0] and history.iloc[0] == 0.5
+
+
+def test_a_one_column_csv_suggests_sep(tmp_path):
+    with pytest.raises(SourceError, match="give --sep"):
+        read_history_file(write(tmp_path, "t v\n2026-01-05 00:00 1\n"))
+
+
+def test_parquet_with_a_datetime_index(tmp_path):
+    series = pd.Series(np.arange(50.0) + 0.5, index=MINUTES[:50], name="rps")
+    path = tmp_path / "h.parquet"
+    series.to_frame().to_parquet(path)
+    history = read_history_file(path)
+    assert history.index[0] == MINUTES[0] and history.iloc[1] == 1.5
+
+
+def test_the_timestamp_column_can_be_any_column(tmp_path):
+    text = "v,t\n" + "".join(f"{i}.5,{t:%Y-%m-%dT%H:%MZ}\n" for i, t in enumerate(MINUTES[:50]))
+    history = read_history_file(write(tmp_path, text), timestamp_column="t")
+    assert history.index[0] == MINUTES[0] and history.iloc[2] == 2.5
+
+
+def test_whole_numbers_without_counts_get_a_hint(tmp_path):
+    notes: list[str] = []
+    read_history_file(write(tmp_path, TRACE_CSV), notes=notes, step_s=60)
+    assert not any("--counts" in n for n in notes)  # fewer than 10 values: no guess
+    text = "t,v\n" + "".join(f"{t:%Y-%m-%dT%H:%MZ},{60 + i}\n" for i, t in enumerate(MINUTES[:50]))
+    read_history_file(write(tmp_path, text), notes=notes)
+    assert any("whole number" in n and "--counts" in n for n in notes)
+    notes.clear()
+    read_history_file(write(tmp_path, text.replace(",6", ",6.0")), notes=notes)  # 60.0, 61.0: rates
+    assert not any("--counts" in n for n in notes)
+    notes.clear()
+    read_history_file(write(tmp_path, text), counts=True, notes=notes)
+    assert not any("--counts" in n for n in notes)
+
+
+def test_a_non_utf8_csv_is_one_clear_error(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_bytes(b"t,v\n2026-01-05 00:00,1\n\xff\xfe,2\n")
+    with pytest.raises(SourceError, match="not UTF-8 text"):
+        read_history_file(path)

@@ -36,8 +36,8 @@ from predictor.actuation.scaledobject import (
 from predictor.config.settings import KubernetesSettings
 from predictor.errors import ActuationError, ConfigError
 from tests.support.fake_kube import FakeKube, start_fake_kube
+from tests.support.keda_crd import keda_crd
 
-CRD = Path(__file__).resolve().parents[3] / "shared" / "keda" / "keda.sh_scaledobjects.yaml"
 NS = "inference"
 REF = ScaledObjectRef(NS, "vllm")
 AT = datetime(2026, 11, 21, 8, 30, tzinfo=UTC)
@@ -60,8 +60,7 @@ def scaled_object(name: str = "vllm", namespace: str = NS, annotations: dict | N
 
 @pytest.fixture()
 def kube():
-    assert CRD.is_file(), f"KEDA's ScaledObject CRD v2.20 must be at {CRD} (shared, never copied here)"
-    with start_fake_kube(crd=CRD) as server:
+    with start_fake_kube(crd=keda_crd()) as server:
         yield server
 
 

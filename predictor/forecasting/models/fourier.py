@@ -26,9 +26,9 @@ def terms(*, step_s: int, weekly: bool, daily: int = DAILY_HARMONICS) -> tuple[n
     Daily harmonic ``k`` is weekly frequency ``7k``; weekly harmonics that are multiples of 7
     are left out (they are daily ones again).
     """
-    daily = 7 * np.arange(1, min(daily, DAY_S // step_s // 2 - 1) + 1)
+    daily_k = 7 * np.arange(1, min(daily, DAY_S // step_s // 2 - 1) + 1)
     weekly_k = np.array([k for k in range(1, WEEKLY_HARMONICS + 1) if k % 7] if weekly else [], dtype=int)
-    freq = np.concatenate([[0], np.repeat(np.concatenate([daily, weekly_k]), 2)]).astype(np.int64)
+    freq = np.concatenate([[0], np.repeat(np.concatenate([daily_k, weekly_k]), 2)]).astype(np.int64)
     is_sin = np.concatenate([[False], np.tile([True, False], len(freq) // 2)])
     return freq, is_sin
 

@@ -14,7 +14,7 @@ from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.service import Daemon
 from predictor.forecasting.store import ModelStore
 from tests.integration.conftest import Backfilled
-from tests.integration.daemon_rig import CRD, scaled_object
+from tests.integration.daemon_rig import scaled_object
 from tests.integration.faults.rig import (
     RAMP,
     TRAINED_AT,
@@ -26,6 +26,7 @@ from tests.integration.faults.rig import (
     fault_settings,
 )
 from tests.support.fake_kube import start_fake_kube
+from tests.support.keda_crd import keda_crd
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,6 @@ def trained_models(backfilled_prometheus: Backfilled, tmp_path_factory: pytest.T
 
 @pytest.fixture()
 def rig(backfilled_prometheus: Backfilled, trained_models: Path, tmp_path: Path) -> Iterator[Rig]:
-    assert CRD.is_file(), f"KEDA's ScaledObject CRD v2.20 must be at {CRD} (shared, never copied here)"
     state_dir = tmp_path / "state"
     shutil.copytree(trained_models, state_dir)
     logs = LogRecords()
@@ -59,7 +59,7 @@ def rig(backfilled_prometheus: Backfilled, trained_models: Path, tmp_path: Path)
     level = logger.level
     logger.setLevel(logging.INFO)
     prometheus = FlakyPrometheus(backfilled_prometheus.url).start()
-    with start_fake_kube(crd=CRD) as kube:
+    with start_fake_kube(crd=keda_crd()) as kube:
         kube.put_object(scaled_object("chat"))
         kube.put_object(scaled_object("code"))
         made = Rig(kube, prometheus, Clock(RAMP), logs, state_dir)

@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from predictor.actuation.kubernetes import KubernetesClient
 from predictor.daemon.leader import LeaderElector
 from tests.integration.daemon_rig import (
-    CRD,
     LEASE_NS,
     NS,
     DaemonProcess,
@@ -27,6 +26,7 @@ from tests.integration.daemon_rig import (
 )
 from tests.integration.faults.rig import assert_no_wrong_patch, by_target, fault_settings
 from tests.support.fake_kube import start_fake_kube
+from tests.support.keda_crd import keda_crd
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,7 @@ def test_leader_failover_in_process(rig):
 def test_leader_failover_between_two_processes(backfilled_prometheus, trained_models, tmp_path):
     """Two `predictor run` processes share the fake: the follower never patches; when the leader is
     killed (no release), the follower takes over within the lease duration (5 s) plus one tick."""
-    with start_fake_kube(crd=CRD) as kube:
+    with start_fake_kube(crd=keda_crd()) as kube:
         put_namespace(kube, LEASE_NS)
         kube.put_object(scaled_object("chat"))
         kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")

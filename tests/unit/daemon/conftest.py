@@ -15,8 +15,8 @@ from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.service import Daemon
 from predictor.forecasting.store import ModelStore
 from tests.support.fake_kube import FakeKube, start_fake_kube
+from tests.support.keda_crd import keda_crd
 
-CRD = Path(__file__).resolve().parents[4] / "shared" / "keda" / "keda.sh_scaledobjects.yaml"
 NS = "inference"
 WEDNESDAY_6AM = pd.Timestamp("2026-11-18 06:00", tz="UTC")
 
@@ -99,6 +99,5 @@ class Rig:
 
 @pytest.fixture()
 def rig(tmp_path):
-    assert CRD.is_file(), f"KEDA's ScaledObject CRD v2.20 must be at {CRD} (shared, never copied here)"
-    with start_fake_kube(crd=CRD) as kube:
+    with start_fake_kube(crd=keda_crd()) as kube:
         yield Rig(kube, MovableClock(WEDNESDAY_6AM), CollectorRegistry(), tmp_path)
