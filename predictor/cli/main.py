@@ -10,7 +10,7 @@ from rich.table import Table
 
 from predictor import __version__
 from predictor.capacity import pod_model
-from predictor.cli import config_cmd, plan
+from predictor.cli import config_cmd, events, plan
 from predictor.cli.backtest import backtest
 from predictor.cli.common import console, fmt, reported_errors
 from predictor.cli.demo import demo
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(plan.app, name="plan")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(events.app, name="events")
 app.command()(forecast)
 app.command()(backtest)
 app.command()(demo)
