@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from predictor import __version__
-from predictor.cli import config_cmd, plan
+from predictor.cli import config_cmd, events, plan
 from predictor.cli.backtest import backtest
 from predictor.cli.common import console
 from predictor.cli.demo import demo
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(plan.app, name="plan")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(events.app, name="events")
 app.command()(forecast)
 app.command()(backtest)
 app.command()(demo)

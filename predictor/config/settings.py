@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from predictor.config.events import EventSettings, HolidaySettings, check_event_lists
 from predictor.config.groups import (
     ActuationMode,
     KubernetesSettings,
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
         None, description="Extra folder of serving profiles, searched before the bundled models/."
     )
     targets: list[TargetSettings] = Field(default_factory=list, description="The ScaledObjects to manage.")
+    events: list[EventSettings] = Field(
+        default_factory=list, description="Known events of every target (launches, batches, campaigns)."
+    )
+    holidays: HolidaySettings | None = Field(None, description="Holiday calendar of every target.")
 
     @classmethod
     def settings_customise_sources(
@@ -91,6 +96,11 @@ class Settings(BaseSettings):
                     "actuation_mode patch needs a cluster; kubernetes.mode is offline",
                     {"path": ("targets", index, "policy", "actuation_mode")},
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _events_agree(self) -> Settings:
+        check_event_lists(self.events, self.targets)
         return self
 
     @model_validator(mode="before")

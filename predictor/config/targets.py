@@ -17,6 +17,7 @@ from predictor.capacity import CapacityParams, Role
 from predictor.capacity.formula import missing_fields
 from predictor.config.coldstart import ColdStartSettings
 from predictor.config.errors import describe_validation_error
+from predictor.config.events import EventSettings, HolidaySettings
 from predictor.config.groups import FROZEN, PolicySettings
 from predictor.config.profiles import load_profile
 from predictor.errors import ConfigError
@@ -75,6 +76,12 @@ class TargetSettings(BaseModel):
     )
     offline_max_replicas: int = Field(
         100, ge=1, description="The maxReplicaCount assumed when kubernetes.mode is offline."
+    )
+    events: list[EventSettings] = Field(
+        default_factory=list, description="Known events of this target, before the top-level ones."
+    )
+    holidays: HolidaySettings | None = Field(
+        None, description="Holiday calendar of this target; replaces the top-level one ({} = none)."
     )
 
     @model_validator(mode="after")

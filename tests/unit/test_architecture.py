@@ -18,12 +18,14 @@ CLIENT_HOMES = {
     "kubernetes": "predictor.actuation.kubernetes",
     "prophet": "predictor.forecasting.models.prophet_model",
     "apscheduler": "predictor.daemon.scheduler",
+    "holidays": "predictor.events.calendars",
 }
 PURE_CORE = (
     "predictor.actuation.lease",
     "predictor.actuation.pods",
     "predictor.actuation.scaledobject",
     "predictor.capacity",
+    "predictor.events",
     "predictor.planning",
     "predictor.simulation",
     "predictor.sources.regular",

@@ -58,8 +58,12 @@ def _missing_keys(model: type[BaseModel], node: Any, path: str) -> list[str]:
             missing.append(f"{path}{name}")
             continue
         inner = _inner_model(field.annotation)
-        # A target's policy holds only its overrides; the policy keys are documented at the top.
-        if inner is not None and f"{path}{name}" != "targets.policy":
+        # A target's policy, events and holidays use the keys documented at the top level.
+        if inner is not None and f"{path}{name}" not in {
+            "targets.policy",
+            "targets.events",
+            "targets.holidays",
+        }:
             values = [v for p in present for v in (p if isinstance(p, list) else [p])]
             missing += _missing_keys(inner, values, f"{path}{name}.")
     return missing
