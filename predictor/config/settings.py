@@ -24,6 +24,7 @@ from predictor.config.groups import (
     ScheduleSettings,
     ServerSettings,
 )
+from predictor.config.services import ServiceSettings, check_service_groups, resolve_services
 from predictor.config.targets import (
     SyntheticHistorySettings,
     TargetCapacity,
@@ -41,6 +42,7 @@ __all__ = [
     "PrometheusSettings",
     "ScheduleSettings",
     "ServerSettings",
+    "ServiceSettings",
     "Settings",
     "SyntheticHistorySettings",
     "TargetCapacity",
@@ -67,6 +69,10 @@ class Settings(BaseSettings):
         None, description="Extra folder of serving profiles, searched before the bundled models/."
     )
     targets: list[TargetSettings] = Field(default_factory=list, description="The ScaledObjects to manage.")
+    services: list[ServiceSettings] = Field(
+        default_factory=list,
+        description="Disaggregated services declared once; each adds one target per role to targets.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -96,6 +102,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _resolve_targets(cls, data: Any) -> Any:
+        data = resolve_services(data)
         if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
             return data
         defaults = as_dict(data.get("policy"))
@@ -109,3 +116,8 @@ class Settings(BaseSettings):
             resolved.append(target)
         check_unique(resolved)
         return {**data, "targets": resolved}
+
+    @model_validator(mode="after")
+    def _services_share_a_forecast(self) -> Settings:
+        check_service_groups(self.targets)
+        return self
