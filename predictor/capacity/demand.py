@@ -57,6 +57,8 @@ OUTPUT_TOKENS = "output_tokens_per_s"
 # 5-minute rate window), or 0/0 at zero; such points take the profile's lengths.
 MIN_RPS_FOR_LENGTHS = 0.05
 
+# What can bind, by code (None: missing, or no requests); codes keep long vectors cheap.
+_LIMITS: tuple[str | None, ...] = ("kv_cache", "compute", "prefill_throughput", None)
 # The lengths each role's formula reads: prefill needs the prompt only; the others both (the KV bound).
 _LENGTHS_USED = {"prefill": ("prompt",), "decode": ("prompt", "output"), "aggregated": ("prompt", "output")}
 
@@ -257,7 +259,7 @@ def size_role(
             )
             concurrency = np.ones_like(rps)
             kv_bound = compute_bound = np.full_like(rps, np.nan)
-            limits = np.full(len(rps), "prefill_throughput", dtype=object)
+            binds = np.full(len(rps), _LIMITS.index("prefill_throughput"))
         else:
             assert params.kv_capacity_tokens is not None and params.max_concurrency is not None
             assert params.tpot_s is not None
@@ -265,7 +267,7 @@ def size_role(
             kv_bound = params.kv_capacity_tokens / (lengths.prompt_tokens + lengths.output_tokens)
             compute_bound = np.full_like(rps, float(params.max_concurrency))
             concurrency = np.minimum(kv_bound, compute_bound)
-            limits = np.where(kv_bound < compute_bound, "kv_cache", "compute").astype(object)
+            binds = np.where(kv_bound < compute_bound, _LIMITS.index("kv_cache"), _LIMITS.index("compute"))
             seconds = lengths.output_tokens * params.tpot_s
             if role == "aggregated":
                 assert params.ttft_s is not None
@@ -281,7 +283,7 @@ def size_role(
         array[idle] = 0.0
     for array in (pods, exact, in_flight, concurrency, seconds):
         array[missing] = np.nan
-    limits[missing | idle] = None
+    binds[missing | idle] = _LIMITS.index(None)
     return RolePods(
         role=role,
         pods=pods,
@@ -291,7 +293,7 @@ def size_role(
         concurrency=concurrency,
         kv_bound=np.where(missing, np.nan, kv_bound),
         compute_bound=np.where(missing, np.nan, compute_bound),
-        limited_by=tuple(limits.tolist()),
+        limited_by=tuple(map(_LIMITS.__getitem__, binds.tolist())),
         lengths=lengths,
         reason=_fallback_reason(role, lengths.absent, params),
     )
