@@ -12,6 +12,7 @@ from rich.text import Text
 
 from predictor.capacity import CapacityParams, Sizing, pod_model, queue_thresholds, size
 from predictor.capacity.thresholds import QueueThresholds
+from predictor.cli import plan_tokens
 from predictor.cli.common import console, fmt, new_table, print_json, reported_errors
 from predictor.config import load_profile
 from predictor.config.errors import describe_validation_error
@@ -75,6 +76,14 @@ def plan(
     prefix_cache_hit_rate: Annotated[
         float | None, typer.Option(help="Share of prompt tokens served from the prefix cache, 0..1.")
     ] = None,
+    prompt_tokens_rate: Annotated[
+        float | None,
+        typer.Option(help="Prompt tokens per second; the mean prompt length is this ÷ --rps."),
+    ] = None,
+    output_tokens_rate: Annotated[
+        float | None,
+        typer.Option(help="Output tokens per second; the mean output length is this ÷ --rps."),
+    ] = None,
     utilization: Annotated[float, typer.Option(help="Target utilisation u, in (0, 1].")] = 0.7,
     buffer: Annotated[
         float, typer.Option(help="Spike buffer b: pods_with_buffer = ceil(pods × (1 + b)).")
@@ -90,6 +99,9 @@ def plan(
 
       predictor plan --rps 100 --ttft 0.2 --tpot 0.03 --prompt-tokens 500 --output-tokens 300
       --kv-capacity-tokens 1000000 --max-concurrency 200 --utilization 0.7 --buffer 0.3
+
+    With --prompt-tokens-rate/--output-tokens-rate (tokens/s) the mean lengths are derived from
+    them and --rps, and the role is sized on its own work at those lengths.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -98,6 +110,13 @@ def plan(
             raise CapacityError("--rps is required (the request rate to size for, req/s)")
         flags = {k: v for k, v in locals().items() if k in _FLAG_FIELDS}
         params, chosen_role = _capacity(profile, role, profiles_dir, flags)
+        if prompt_tokens_rate is not None or output_tokens_rate is not None:
+            rates, lengths = (prompt_tokens_rate, output_tokens_rate), (prompt_tokens, output_tokens)
+            plan_tokens.plan_token_rates(
+                rps, params, chosen_role, profile=profile, rates=rates, length_flags=lengths,
+                utilization=utilization, buffer=buffer, as_json=as_json,
+            )  # fmt: skip
+            return
         sizing = size(rps, pod_model(params, chosen_role), utilization=utilization, buffer=buffer)
         if as_json:
             print_json(

@@ -75,6 +75,9 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for target in data.get("targets") or []:
         if isinstance(target, dict) and "history_file" in target:
             target["history_file"] = fix(target["history_file"])
+    for service in data.get("services") or []:
+        if isinstance(service, dict) and "history_file" in service:
+            service["history_file"] = fix(service["history_file"])
     return data
 
 

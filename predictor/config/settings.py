@@ -25,6 +25,7 @@ from predictor.config.groups import (
     ScheduleSettings,
     ServerSettings,
 )
+from predictor.config.services import ServiceSettings, check_service_groups, resolve_services
 from predictor.config.targets import (
     SyntheticHistorySettings,
     TargetCapacity,
@@ -42,6 +43,7 @@ __all__ = [
     "PrometheusSettings",
     "ScheduleSettings",
     "ServerSettings",
+    "ServiceSettings",
     "Settings",
     "SyntheticHistorySettings",
     "TargetCapacity",
@@ -72,6 +74,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Known events of every target (launches, batches, campaigns)."
     )
     holidays: HolidaySettings | None = Field(None, description="Holiday calendar of every target.")
+    services: list[ServiceSettings] = Field(
+        default_factory=list,
+        description="Disaggregated services declared once; each adds one target per role to targets.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -106,6 +112,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _resolve_targets(cls, data: Any) -> Any:
+        data = resolve_services(data)
         if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
             return data
         defaults = as_dict(data.get("policy"))
@@ -119,3 +126,8 @@ class Settings(BaseSettings):
             resolved.append(target)
         check_unique(resolved)
         return {**data, "targets": resolved}
+
+    @model_validator(mode="after")
+    def _services_share_a_forecast(self) -> Settings:
+        check_service_groups(self.targets)
+        return self

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from predictor.capacity import CapacityParams, Role
 from predictor.capacity.formula import missing_fields
 from predictor.config.coldstart import ColdStartSettings
+from predictor.config.demand import SyntheticTokenSettings, check_token_signals
 from predictor.config.errors import describe_validation_error
 from predictor.config.events import EventSettings, HolidaySettings
 from predictor.config.groups import FROZEN, PolicySettings
@@ -31,6 +32,9 @@ class SyntheticHistorySettings(BaseModel):
     seed: int = Field(0, description="Seed of the trace.")
     base_rps: float = Field(6.0, gt=0, description="Night-time request rate, req/s.")
     peak_rps: float = Field(120.0, gt=0, description="Weekday peak request rate, req/s.")
+    tokens: SyntheticTokenSettings | None = Field(
+        None, description="Also generate prompt and output tokens/s, prompts longer in working hours."
+    )
 
 
 class TargetCapacity(CapacityParams):
@@ -63,6 +67,23 @@ class TargetSettings(BaseModel):
     )
     history_synthetic: SyntheticHistorySettings | None = Field(
         None, description="Use the built-in synthetic trace as history instead of a query or a file."
+    )
+    prompt_tokens_query: str | None = Field(
+        None, description="PromQL returning the prompt tokens/s of the target (with query); optional."
+    )
+    output_tokens_query: str | None = Field(
+        None, description="PromQL returning the output tokens/s of the target (with query); optional."
+    )
+    history_prompt_tokens_column: str | None = Field(
+        None, description="Column of history_file holding prompt tokens/s (counts with history_counts)."
+    )
+    history_output_tokens_column: str | None = Field(
+        None, description="Column of history_file holding output tokens/s (counts with history_counts)."
+    )
+    service: str | None = Field(
+        None,
+        description="The disaggregated service this target is a role of; set by services:. Targets of "
+        "one service share one forecast.",
     )
     role: Role = Field("aggregated", description="aggregated, prefill or decode (disaggregated serving).")
     capacity: TargetCapacity = Field(description="Capacity of one pod: a profile plus overrides.")
@@ -107,6 +128,11 @@ class TargetSettings(BaseModel):
                 "no cold start: set total_s or stages_s, or name a profile that has stages",
                 {"field": "cold_start"},
             )
+        return self
+
+    @model_validator(mode="after")
+    def _token_signals(self) -> TargetSettings:
+        check_token_signals(self)
         return self
 
 

@@ -82,6 +82,12 @@ def synthetic_trace(
     return series
 
 
+def week_seed(seed: int, monday: pd.Timestamp) -> int:
+    """The seed of the week starting at ``monday`` 00:00 UTC, from ``seed`` and the week's number."""
+    number = int((monday - _EPOCH_MONDAY).total_seconds() // (7 * 86_400))
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 class SyntheticSource:
     """The built-in trace as a :class:`~predictor.sources.base.HistorySource` that follows the clock.
 
@@ -97,7 +103,6 @@ class SyntheticSource:
 
     def week(self, monday: pd.Timestamp) -> pd.Series:
         """One week of the trace at one-minute resolution, starting at ``monday`` 00:00 UTC."""
-        number = int((monday - _EPOCH_MONDAY).total_seconds() // (7 * 86_400))
         return synthetic_trace(
             start=monday,
             days=7,
@@ -105,7 +110,7 @@ class SyntheticSource:
             base_rps=self.base_rps,
             peak_rps=self.peak_rps,
             bursts=1,
-            seed=int(np.random.SeedSequence([self.seed, number]).generate_state(1)[0]),
+            seed=week_seed(self.seed, monday),
         )
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:

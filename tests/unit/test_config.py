@@ -44,11 +44,23 @@ def write(tmp_path: Path, data: Any, name: str = "predictor.yaml") -> Path:
 
 def test_example_file_loads():
     settings = load_settings(EXAMPLE)
-    assert [t.name for t in settings.targets] == ["llama-chat", "qwen-prefill", "demo-synthetic"]
+    names = [t.name for t in settings.targets]
+    assert names == [
+        *("llama-chat", "qwen-prefill", "demo-synthetic", "code-assist"),
+        *("qwen3-prefill", "qwen3-decode"),  # the service qwen3, one target per role
+    ]
+    assert [t.service for t in settings.targets[-2:]] == ["qwen3", "qwen3"]
 
 
-def _missing_keys(model: type[BaseModel], node: Any, path: str) -> list[str]:
-    """Field paths of ``model`` that never appear in ``node`` (lists: the union of their items)."""
+def _missing_keys(model: type[BaseModel], node: Any, path: str, walked: set[type] | None = None) -> list[str]:
+    """Field paths of ``model`` that never appear in ``node`` (lists: the union of their items).
+
+    A nested model is documented once, where it first appears: a target's policy holds only its
+    overrides (the policy keys are documented at the top), and a service's role reuses the
+    capacity and cold start documented under the first target.
+    """
+    walked = set() if walked is None else walked
+    walked.add(model)
     items = node if isinstance(node, list) else [node]
     items = [i for i in items if isinstance(i, dict)]
     missing = []
@@ -58,14 +70,11 @@ def _missing_keys(model: type[BaseModel], node: Any, path: str) -> list[str]:
             missing.append(f"{path}{name}")
             continue
         inner = _inner_model(field.annotation)
-        # A target's policy, events and holidays use the keys documented at the top level.
-        if inner is not None and f"{path}{name}" not in {
-            "targets.policy",
-            "targets.events",
-            "targets.holidays",
-        }:
+        # A target's events and holidays use the keys documented at the top level.
+        top_level_only = f"{path}{name}" in {"targets.events", "targets.holidays"}
+        if inner is not None and inner not in walked and not top_level_only:
             values = [v for p in present for v in (p if isinstance(p, list) else [p])]
-            missing += _missing_keys(inner, values, f"{path}{name}.")
+            missing += _missing_keys(inner, values, f"{path}{name}.", walked)
     return missing
 
 
@@ -231,4 +240,4 @@ def test_config_check_accepts_the_example():
         [sys.executable, "-m", "predictor", "config", "check", str(EXAMPLE)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert "3 targets" in result.stdout
+    assert "6 targets" in result.stdout
