@@ -40,6 +40,16 @@ def forecast_plot(tf: TargetForecast, path: Path, *, history_days: float = 2.0) 
         frame.index, frame["p50"], frame[label], color="C0", alpha=0.25, label=f"forecast p50–{label}"
     )
     ax.plot(frame.index, frame["mean"], color="C0", lw=1.6, label="forecast mean")
+    for n, clamp in enumerate(c for c in tf.forecast.clamps if c.first is not None and c.last is not None):
+        ax.axvspan(
+            clamp.first, clamp.last + pd.Timedelta(seconds=tf.request.step_s), color="C3", alpha=0.08,
+            label="clamped to its plausibility bound" if n == 0 else None,
+        )  # fmt: skip
+    if tf.forecast.clamped:
+        ax.text(
+            0.99, 0.98, "\n".join(c.describe() for c in tf.forecast.clamps[:4]), transform=ax.transAxes,
+            ha="right", va="top", fontsize=8, color="C3",
+        )  # fmt: skip
     ax.axvline(tf.now, color="black", ls="--", lw=1)
     ax.annotate(
         "now", (tf.now, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -14), textcoords="offset points"

@@ -10,9 +10,11 @@ when it cuts anything:
    crowds are clipped: a bound must never be tighter than what already happened) and
    ``growth`` >= 1 widens it only on evidence of growth in the history: the last day's peak
    over the median daily peak, capped at :data:`MAX_GROWTH`.
-2. **Band.** No quantile more than :data:`BAND_FACTOR` above the mean, measured like the
-   models' own errors: ``(q + c) <= BAND_FACTOR × (mean + c)``, with ``c`` the model's offset
-   (10% of the history's mean rate, so an idle hour can still have a band).
+2. **Band.** No quantile more than :data:`BAND_FACTOR` above the mean:
+   ``(q + m) <= BAND_FACTOR × (mean + m)``, with ``m`` the history's mean rate (which the
+   models' offset encodes), so a quiet hour, whose mean may be 0, can still have a band of a
+   few times the usual level: sparse traffic (a request every few minutes) has p90s many times
+   its median at every hour.
 
 Why these numbers. A day-ahead p95 of the calibrated models on the development traces is at
 most ~3× the mean in ``(y + c)`` terms on the burstiest trace (Poisson-level counts) and at
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from predictor.errors import ForecastError
 from predictor.forecasting.base import DAY_S, Clamp, quantile_label
@@ -112,34 +115,47 @@ def fallback(weekly_mean: np.ndarray, offset: float) -> PlausibilityBound:
 
 
 def apply(
-    mean: np.ndarray, bands: Mapping[float, np.ndarray], bound: PlausibilityBound, offset: float
+    mean: np.ndarray,
+    bands: Mapping[float, np.ndarray],
+    bound: PlausibilityBound,
+    offset: float,
+    index: pd.DatetimeIndex | None = None,
 ) -> tuple[np.ndarray, dict[float, np.ndarray], tuple[Clamp, ...]]:
     """``mean`` and ``bands`` (quantile -> req/s) cut to the bound, and a Clamp per series cut.
 
     Bands stay non-decreasing in the quantile (each is cut by the same caps) and never drop
-    below zero; the returned arrays are what a caller must use.
+    below zero; the returned arrays are what a caller must use. With ``index`` (the labels of
+    the points) each Clamp says when its cuts start and end.
     """
     ceiling = bound.ceiling
     clamps: list[Clamp] = []
-    mean, clamp = _cut(np.asarray(mean, dtype=float), np.full(len(mean), ceiling), "mean", bound.rule())
+    mean, clamp = _cut(
+        np.asarray(mean, dtype=float), np.full(len(mean), ceiling), "mean", bound.rule(), index
+    )
     clamps += clamp
-    band_cap = BAND_FACTOR * (mean + offset) - offset
+    level = offset / _OFFSET_SHARE  # the history's mean rate
+    band_cap = BAND_FACTOR * (mean + level) - level
     out: dict[float, np.ndarray] = {}
     for q, values in sorted(bands.items()):
         label = quantile_label(q)
         values = np.asarray(values, dtype=float)
-        values, clamp = _cut(values, np.full(len(values), ceiling), label, bound.rule())
+        values, clamp = _cut(values, np.full(len(values), ceiling), label, bound.rule(), index)
         clamps += clamp
-        values, clamp = _cut(values, band_cap, label, f"{BAND_FACTOR:g}× the mean (in rate + {offset:.3g})")
+        rule = f"{BAND_FACTOR:g}× the mean (each plus the history's mean rate, {level:,.4g} req/s)"
+        values, clamp = _cut(values, band_cap, label, rule, index)
         clamps += clamp
         out[q] = np.maximum(values, 0.0)
     return mean, out, tuple(clamps)
 
 
-def _cut(values: np.ndarray, cap: np.ndarray, series: str, rule: str) -> tuple[np.ndarray, list[Clamp]]:
+def _cut(
+    values: np.ndarray, cap: np.ndarray, series: str, rule: str, index: pd.DatetimeIndex | None
+) -> tuple[np.ndarray, list[Clamp]]:
     over = ~(values <= cap)  # NaN counts as over: it becomes the cap
     if not over.any():
         return values, []
     worst = int(np.argmax(np.where(over, np.nan_to_num(values, nan=np.inf), -np.inf)))
-    clamp = Clamp(series, int(over.sum()), float(values[worst]), float(cap[worst]), rule)
+    cut = np.flatnonzero(over)
+    first, last = (index[cut[0]], index[cut[-1]]) if index is not None else (None, None)
+    clamp = Clamp(series, int(over.sum()), float(values[worst]), float(cap[worst]), rule, first, last)
     return np.where(over, cap, values), [clamp]

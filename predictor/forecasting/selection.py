@@ -49,6 +49,11 @@ from predictor.forecasting import backtest
 from predictor.forecasting.base import DAY_S, WEEK_S, FittedModel, Forecaster
 
 FALLBACK = "seasonal_naive"
+ENSEMBLE = "ensemble"
+#: Lead-time buckets (seconds) of the backtest calibration; each has its own residual quantiles.
+CALIBRATION_EDGES_S: tuple[float, ...] = (0.0, 900.0, 3_600.0, 3 * 3_600.0, 6 * 3_600.0, 12 * 3_600.0)
+#: Fewer backtest residuals than this and the model keeps its own quantile table.
+MIN_CALIBRATION_RESIDUALS = 200
 DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_weekly", "harmonic")
 
 
@@ -75,6 +80,19 @@ class SelectionSettings:
     weekly_kinds: frozenset[str] = frozenset({"seasonal_naive_weekly"})
     #: Quantile whose coverage is reported (0.9 -> share of actuals <= p90).
     quantile: float = 0.9
+    #: Also compare a weighted combination of the backtested candidates (``ensemble``).
+    ensemble: bool = True
+    #: Ensemble weights are ``mae ** -ensemble_power`` (2: inverse squared error).
+    ensemble_power: float = 2.0
+    #: Recalibrate the chosen model's quantiles on its own backtest residuals (by horizon).
+    calibrate: bool = True
+    #: Each backtest origin forecasts this far for that calibration (seconds; unscored past
+    #: the last of ``horizons_s``).
+    calibration_horizon_s: int = DAY_S
+    #: Seconds of backtest (on the injected timer) after which the remaining candidates are
+    #: skipped, with the reason, and the best one scored so far is used; ``None``: no limit.
+    #: Seasonal naive is always backtested first, so there is always a scored answer.
+    budget_s: float | None = None
 
     def window(self) -> backtest.Window:
         return backtest.Window(tuple(self.horizons_s), self.folds, self.fold_spacing_s)
@@ -97,13 +115,19 @@ class CandidateScore:
 
 @dataclass(frozen=True)
 class Selection:
-    """The outcome: the chosen kind, its model fitted on the whole history, and every score."""
+    """The outcome: the chosen kind, its model fitted on the whole history, and every score.
+
+    ``calibration`` says where the quantiles came from (the backtest residuals, or the
+    model's own); ``budget_hit`` is true when the time budget skipped candidates.
+    """
 
     kind: str
     model: FittedModel
     scores: Mapping[str, CandidateScore]
     fallback_reason: str | None = None
     origins: tuple[pd.Timestamp, ...] = field(default=())
+    calibration: str = "the model's own residuals"
+    budget_hit: bool = False
 
 
 def default_forecasters(kinds: tuple[str, ...]) -> dict[str, Forecaster]:
@@ -180,28 +204,87 @@ def select_model(
             greediest, "skipped", error=f"history too short for one backtest origin ({_days(span_s)})"
         )
 
-    for kind in eligible:
+    results: dict[str, backtest.BacktestResult] = {}
+    started = timer()
+    budget_hit = False
+    keep_s = settings.calibration_horizon_s if settings.calibrate else 0
+    for kind in sorted(eligible, key=lambda k: k != FALLBACK):  # the fallback first: always an answer
+        spent = timer() - started
+        if settings.budget_s is not None and spent > settings.budget_s:
+            budget_hit = True
+            reason = f"fit time budget of {settings.budget_s:g} s used up ({spent:.2f} s spent)"
+            scores[kind] = CandidateScore(kind, "skipped", error=reason)
+            continue
         try:
             result = backtest.run(
-                forecasters[kind], history, at, window, quantile=settings.quantile, seed=seed, timer=timer
+                forecasters[kind],
+                history,
+                at,
+                window,
+                quantile=settings.quantile,
+                seed=seed,
+                timer=timer,
+                keep_s=keep_s,
             )
         except Exception as exc:  # any failing candidate is out, never the whole target
             scores[kind] = CandidateScore(kind, "failed", folds=len(at), error=_describe(exc))
             continue
-        scores[kind] = CandidateScore(
-            kind,
-            "ok",
-            mase=result.mase,
-            wape=result.wape,
-            coverage=result.coverage,
-            mae=result.mae,
-            fit_s=result.fit_s,
-            folds=len(at),
-        )
+        results[kind] = result
+        scores[kind] = _score_of(kind, result, len(at))
     scores = {kind: scores[kind] for kind in kinds}  # report in the configured order
+    if settings.ensemble:
+        combined = ensemble_backtest(results, history, window, settings.ensemble_power)
+        if combined is not None:
+            results[ENSEMBLE] = combined[0]
+            scores[ENSEMBLE] = replace(_score_of(ENSEMBLE, combined[0], len(at)), coverage=math.nan)
 
     ranked, forced = _rank(scores, settings)
-    return _refit(ranked, scores, forecasters, history, seed, forced, tuple(at))
+    selection = _refit(ranked, scores, forecasters, history, seed, forced, tuple(at), results, settings)
+    return replace(selection, budget_hit=budget_hit)
+
+
+def _score_of(kind: str, result: backtest.BacktestResult, folds: int) -> CandidateScore:
+    return CandidateScore(
+        kind,
+        "ok",
+        mase=result.mase,
+        wape=result.wape,
+        coverage=result.coverage,
+        mae=result.mae,
+        fit_s=result.fit_s,
+        folds=folds,
+    )
+
+
+def ensemble_backtest(
+    results: Mapping[str, backtest.BacktestResult], history: pd.Series, window: backtest.Window, power: float
+) -> tuple[backtest.BacktestResult, dict[str, float]] | None:
+    """The combination's backtest, from its members' fold forecasts (no extra fit), and its weights.
+
+    Members: every backtested candidate with a finite, positive error and forecasts that are
+    log-space models' (the weights need a shared offset). ``None`` under two members.
+    """
+    usable = {k: r for k, r in results.items() if np.isfinite(r.mae) and r.mae > 0 and r.folds}
+    if len(usable) < 2:
+        return None
+    weights = {k: r.mae**-power for k, r in usable.items()}
+    total = sum(weights.values())
+    weights = {k: w / total for k, w in weights.items()}
+    offset = _offset(history)
+    folds = []
+    for i, first in enumerate(next(iter(usable.values())).folds):
+        mean = sum(w * np.log(usable[k].folds[i].mean + offset) for k, w in weights.items())
+        upper = sum(w * np.log(usable[k].folds[i].upper + offset) for k, w in weights.items())
+        folds.append(backtest.Fold(first.origin, np.exp(mean) - offset, np.exp(upper) - offset, first.actual))
+    fit_s = sum(r.fit_s for r in usable.values())
+    return backtest.score(folds, history, window, fit_s=fit_s), weights
+
+
+def _offset(history: pd.Series) -> float:
+    """The models' log offset for this history (see :mod:`predictor.forecasting.models.common`)."""
+    from predictor.forecasting.models.common import OFFSET_FRACTION
+
+    return max(OFFSET_FRACTION * float(np.nanmean(history.to_numpy(dtype=float))), 1e-9)
 
 
 def _rank(scores: Mapping[str, CandidateScore], settings: SelectionSettings) -> tuple[list[str], str | None]:
@@ -231,17 +314,93 @@ def _refit(
     seed: int,
     reason: str | None,
     at: tuple[pd.Timestamp, ...],
+    results: Mapping[str, backtest.BacktestResult] | None = None,
+    settings: SelectionSettings | None = None,
 ) -> Selection:
-    """Fit the best kind that fits on the whole history; seasonal naive is the last resort."""
+    """Fit the best kind that fits on the whole history; seasonal naive is the last resort.
+
+    The fitted model's quantiles are then recalibrated on its backtest residuals (see
+    :func:`calibrate`) when the settings ask for it and there are enough.
+    """
+    results = results or {}
     error: Exception | None = None
     for kind in [*ranked, *([] if FALLBACK in ranked else [FALLBACK])]:
         try:
-            model = forecasters[kind].fit(history, seed=seed)
+            if kind == ENSEMBLE:
+                model = _fit_ensemble(results, forecasters, history, seed, settings)
+            else:
+                model = forecasters[kind].fit(history, seed=seed)
         except Exception as exc:  # any failure falls through to the next best
             error = exc
             scores[kind] = replace(scores[kind], status="failed", error=f"refit: {_describe(exc)}")
             reason = f"{kind} failed to refit on the whole history"
             continue
-        return Selection(kind, model, scores, reason, at)
+        note = "the model's own residuals"
+        if settings is not None and settings.calibrate and kind in results:
+            note = calibrate(model, results[kind], history) or note
+        return Selection(kind, model, scores, reason, at, note)
     assert error is not None  # the loop tries at least the fallback
     raise ForecastError(f"seasonal naive cannot be fitted either: {_describe(error)}") from error
+
+
+def _fit_ensemble(
+    results: Mapping[str, backtest.BacktestResult],
+    forecasters: Mapping[str, Forecaster],
+    history: pd.Series,
+    seed: int,
+    settings: SelectionSettings | None,
+) -> FittedModel:
+    """Refit every member on the whole history and combine them with the backtest's weights."""
+    from predictor.forecasting.ensemble import EnsembleModel
+    from predictor.forecasting.models.common import LogSpaceModel
+
+    power = settings.ensemble_power if settings is not None else 2.0
+    members_only = {k: r for k, r in results.items() if k != ENSEMBLE}
+    combined = ensemble_backtest(members_only, history, backtest_window(settings), power)
+    if combined is None:
+        raise ForecastError("the ensemble has fewer than two members")
+    members = []
+    for kind, weight in combined[1].items():
+        model = forecasters[kind].fit(history, seed=seed)
+        if not isinstance(model, LogSpaceModel):
+            raise ForecastError(f"{kind} is not a log-space model and cannot be combined")
+        members.append((kind, model, weight))
+    first = members[0][1]
+    return EnsembleModel(
+        members=members,
+        end=first.end,
+        step_s=first.step_s,
+        offset=_offset(history),
+        residuals=first.residuals,
+        bound=first.plausibility_bound(),
+    )
+
+
+def backtest_window(settings: SelectionSettings | None) -> backtest.Window:
+    return (settings or SelectionSettings()).window()
+
+
+def calibrate(model: FittedModel, result: backtest.BacktestResult, history: pd.Series) -> str | None:
+    """Replace ``model``'s residual table with its backtest's out-of-sample log residuals.
+
+    Conformal by horizon: the residuals ``log((actual + c) / (forecast + c))`` of every origin,
+    bucketed by lead time (:data:`CALIBRATION_EDGES_S`), pooled over origins. Needs a
+    log-space model and at least :data:`MIN_CALIBRATION_RESIDUALS` residuals; returns what
+    was done, or ``None`` (the model keeps its own table).
+    """
+    from predictor.forecasting.models.common import LogSpaceModel
+    from predictor.forecasting.quantiles import ResidualQuantiles, log_residuals
+
+    if not isinstance(model, LogSpaceModel) or not result.folds:
+        return None
+    step_s = model.step_s
+    residuals, horizons = [], []
+    for fold in result.folds:
+        residuals.append(log_residuals(fold.actual, fold.mean, model.offset))
+        horizons.append(np.arange(len(fold.actual)) * float(step_s))
+    r, h = np.concatenate(residuals), np.concatenate(horizons)
+    ok = np.isfinite(r)
+    if ok.sum() < MIN_CALIBRATION_RESIDUALS:
+        return None
+    model.residuals = ResidualQuantiles.from_residuals(r[ok], h[ok], CALIBRATION_EDGES_S)
+    return f"backtest residuals ({int(ok.sum())} over {len(result.folds)} origins, by lead time)"

@@ -191,7 +191,7 @@ class LogSpaceModel(FittedModel):
                 stacked = np.stack([base * np.exp(self.residuals.residual(q, horizon_s)) for q in levels])
             bands = np.maximum(np.maximum.accumulate(stacked, axis=0) - self.offset, 0.0)
             raw = dict(zip(levels, bands, strict=True))
-        mean, cut, clamps = bounds.apply(mean, raw, self.plausibility_bound(), self.offset)
+        mean, cut, clamps = bounds.apply(mean, raw, self.plausibility_bound(), self.offset, index)
         return Forecast(index, mean, cut, self.kind, clamps)
 
     def plausibility_bound(self) -> bounds.PlausibilityBound:

@@ -36,7 +36,8 @@ def assert_within_bounds(forecast: Forecast, bound: bounds.PlausibilityBound, of
     for low, high in itertools.pairwise(levels):
         assert (forecast.quantile(low) <= forecast.quantile(high)).all()
     for q in levels:
-        cap = bounds.BAND_FACTOR * (forecast.mean + offset) - offset
+        level = offset / 0.1  # the history's mean rate
+        cap = bounds.BAND_FACTOR * (forecast.mean + level) - level
         assert (forecast.quantile(q) <= cap * (1 + 1e-12) + 1e-12).all()
 
 
@@ -182,3 +183,9 @@ def test_one_day_of_history_is_bounded_too() -> None:
     model = registry.make_forecaster("seasonal_naive").fit(one_day)
     forecast = model.predict(one_day.index[-1] + pd.Timedelta(seconds=300), DAY_S // 300, QUANTILES)
     assert_within_bounds(forecast, model.plausibility_bound(), model.offset)
+
+
+def test_the_bound_reads_the_models_offset_share() -> None:
+    from predictor.forecasting.models.common import OFFSET_FRACTION
+
+    assert bounds._OFFSET_SHARE == OFFSET_FRACTION  # the band rule recovers the mean rate from it
