@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from accuracy_report import SHORT, Cell, render  # bench/ is on sys.path when run as a script
+from accuracy_report import LEAD, SHORT, Cell, render  # bench/ is on sys.path when run as a script
 from rows import AUTO, MODELS, SF_ROWS, sf_forecast
 
 from predictor.forecasting import metrics, registry, selection
@@ -147,7 +147,9 @@ def run_task(task: tuple[Path, str, pd.Timestamp, int, dict[str, Spec]]) -> dict
     if kind_of_task == "day":
         picks = {"day-ahead": slice(None)}
     elif kind_of_task == "lead":
-        picks = {m: [i] for m, i in LEADS.items()}
+        picks = {m: [i] for m, i in LEADS.items()} | {
+            LEAD: slice(min(LEADS.values()), max(LEADS.values()) + 1)
+        }
     else:
         picks = {SHORT: slice(None)}
     case = f"{origin:%Y-%m-%d}"  # lead-time origins are grouped per day into one case

@@ -7,10 +7,12 @@ candidates by their backtest error is steadier (forecast combination, e.g. Bates
 ``log(y + c) = sum_i w_i log(y_i + c)``, like the models' own errors: a burst forecast by one
 member moves it by a factor, not by the burst's size. Weights are ``mae_i ** -power``
 normalised (``power`` 2 is inverse mean squared error weighting for errors of one shape),
-from the same rolling-origin backtest that scores every candidate, and its quantiles come
-from that backtest too (:func:`predictor.forecasting.selection` calibrates it).
+**per lead-time bucket** (a model with a recent-level correction wins minutes ahead, a
+seasonal copy may win a day ahead), from the same rolling-origin backtest that scores every
+candidate; its quantiles come from that backtest too (:mod:`predictor.forecasting.selection`
+scores it with weights from the other origins only, and calibrates it).
 
-State: ``{"members": [{"kind", "weight", "state"}], ...}`` plus the shared fields of
+State: ``{"edges_s": [...], "members": [{"kind", "weights", "state"}], ...}`` plus the shared fields of
 :class:`~predictor.forecasting.models.common.LogSpaceModel`; each member keeps its own state
 and loads through the registry.
 """
@@ -27,33 +29,56 @@ from predictor.forecasting.models.common import LogSpaceModel
 
 
 class EnsembleModel(LogSpaceModel):
-    """Members (fitted models of one history) and their weights (positive, summing to 1)."""
+    """Members (fitted models of one history) and their weights by lead time.
+
+    ``edges_s[b]`` is the first lead time (seconds after the end of training) of bucket ``b``;
+    each member has one weight per bucket, and the weights of a bucket sum to 1.
+    """
 
     kind: ClassVar[str] = "ensemble"
 
-    def __init__(self, *, members: Sequence[tuple[str, LogSpaceModel, float]], **common_args: Any):
+    def __init__(
+        self,
+        *,
+        members: Sequence[tuple[str, LogSpaceModel, Sequence[float]]],
+        edges_s: Sequence[float] = (0.0,),
+        **common_args: Any,
+    ):
         super().__init__(**common_args)
         if not members:
             raise ValueError("an ensemble needs at least one member")
-        total = float(sum(w for _, _, w in members))
-        if not np.isfinite(total) or total <= 0 or any(w < 0 for _, _, w in members):
-            raise ValueError("ensemble weights must be non-negative with a positive sum")
-        self.members = [(kind, model, float(w) / total) for kind, model, w in members]
+        self.edges_s = tuple(float(e) for e in edges_s)
+        weights = np.array(
+            [np.broadcast_to(np.asarray(w, dtype=float), len(self.edges_s)) for _, _, w in members]
+        )
+        totals = weights.sum(axis=0)
+        if not (np.isfinite(weights).all() and (weights >= 0).all() and (totals > 0).all()):
+            raise ValueError("ensemble weights must be non-negative with a positive sum per bucket")
+        self.weights = weights / totals  # [member, bucket]
+        self.members = [(kind, model) for kind, model, _ in members]
 
     def centre(self, index: pd.DatetimeIndex, steps_ahead: np.ndarray) -> np.ndarray:
+        horizon_s = np.maximum(np.asarray(steps_ahead, dtype=float), 0.0) * self.step_s
+        bucket = np.searchsorted(np.asarray(self.edges_s), horizon_s, side="right") - 1
         mu = np.zeros(len(index))
-        for _, model, weight in self.members:
+        for (_, model), weights in zip(self.members, self.weights, strict=True):
             rate = np.maximum(np.exp(model.centre(index, steps_ahead)) - model.offset, 0.0)
-            mu += weight * np.log(rate + self.offset)
+            mu += weights[bucket] * np.log(rate + self.offset)
         return mu
 
     def describe(self) -> str:
-        """``harmonic 0.62, seasonal_naive_weekly 0.38``."""
-        return ", ".join(f"{kind} {w:.2f}" for kind, _, w in sorted(self.members, key=lambda m: -m[2]))
+        """``harmonic 0.62, seasonal_naive_weekly 0.38`` (mean weight over the lead-time buckets)."""
+        mean = self.weights.mean(axis=1)
+        order = np.argsort(-mean)
+        return ", ".join(f"{self.members[i][0]} {mean[i]:.2f}" for i in order)
 
     def _params(self) -> dict[str, Any]:
         return {
-            "members": [{"kind": k, "weight": w, "state": m.to_state()} for k, m, w in self.members],
+            "edges_s": list(self.edges_s),
+            "members": [
+                {"kind": k, "weights": w.tolist(), "state": m.to_state()}
+                for (k, m), w in zip(self.members, self.weights, strict=True)
+            ],
         }
 
     @classmethod
@@ -65,5 +90,5 @@ class EnsembleModel(LogSpaceModel):
             model = registry.fitted_model_class(str(member["kind"])).from_state(member["state"])
             if not isinstance(model, LogSpaceModel):
                 raise ValueError(f"ensemble member {member['kind']!r} is not a log-space model")
-            members.append((str(member["kind"]), model, float(member["weight"])))
-        return cls(members=members, **common_args)
+            members.append((str(member["kind"]), model, [float(w) for w in member["weights"]]))
+        return cls(members=members, edges_s=[float(e) for e in params["edges_s"]], **common_args)

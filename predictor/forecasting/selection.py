@@ -45,15 +45,11 @@ import numpy as np
 import pandas as pd
 
 from predictor.errors import ForecastError
-from predictor.forecasting import backtest
+from predictor.forecasting import backtest, calibration, combination
 from predictor.forecasting.base import DAY_S, WEEK_S, FittedModel, Forecaster
 
 FALLBACK = "seasonal_naive"
 ENSEMBLE = "ensemble"
-#: Lead-time buckets (seconds) of the backtest calibration; each has its own residual quantiles.
-CALIBRATION_EDGES_S: tuple[float, ...] = (0.0, 900.0, 3_600.0, 3 * 3_600.0, 6 * 3_600.0, 12 * 3_600.0)
-#: Fewer backtest residuals than this and the model keeps its own quantile table.
-MIN_CALIBRATION_RESIDUALS = 200
 DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_weekly", "harmonic")
 
 
@@ -175,6 +171,12 @@ def select_model(
     span_s = backtest.data_span_s(history, step_s)
     scores: dict[str, CandidateScore] = {}
 
+    fallback_needs_s = forecasters[FALLBACK].min_history_s
+    if span_s < fallback_needs_s:
+        raise ForecastError(
+            f"history covers {span_s / 3_600:.1f} h; forecasting needs at least "
+            f"{fallback_needs_s / 3_600:g} h ({fallback_needs_s / DAY_S:g} day) of history"
+        )
     if span_s < settings.min_history_s:
         reason = f"history is {_days(span_s)}, under {_days(settings.min_history_s)}: no backtest"
         scores = {kind: CandidateScore(kind, "skipped", error=reason) for kind in kinds}
@@ -233,7 +235,7 @@ def select_model(
         scores[kind] = _score_of(kind, result, len(at))
     scores = {kind: scores[kind] for kind in kinds}  # report in the configured order
     if settings.ensemble:
-        combined = ensemble_backtest(results, history, window, settings.ensemble_power)
+        combined = combination.backtest_combination(results, history, window, settings.ensemble_power)
         if combined is not None:
             results[ENSEMBLE] = combined[0]
             scores[ENSEMBLE] = replace(_score_of(ENSEMBLE, combined[0], len(at)), coverage=math.nan)
@@ -254,37 +256,6 @@ def _score_of(kind: str, result: backtest.BacktestResult, folds: int) -> Candida
         fit_s=result.fit_s,
         folds=folds,
     )
-
-
-def ensemble_backtest(
-    results: Mapping[str, backtest.BacktestResult], history: pd.Series, window: backtest.Window, power: float
-) -> tuple[backtest.BacktestResult, dict[str, float]] | None:
-    """The combination's backtest, from its members' fold forecasts (no extra fit), and its weights.
-
-    Members: every backtested candidate with a finite, positive error and forecasts that are
-    log-space models' (the weights need a shared offset). ``None`` under two members.
-    """
-    usable = {k: r for k, r in results.items() if np.isfinite(r.mae) and r.mae > 0 and r.folds}
-    if len(usable) < 2:
-        return None
-    weights = {k: r.mae**-power for k, r in usable.items()}
-    total = sum(weights.values())
-    weights = {k: w / total for k, w in weights.items()}
-    offset = _offset(history)
-    folds = []
-    for i, first in enumerate(next(iter(usable.values())).folds):
-        mean = sum(w * np.log(usable[k].folds[i].mean + offset) for k, w in weights.items())
-        upper = sum(w * np.log(usable[k].folds[i].upper + offset) for k, w in weights.items())
-        folds.append(backtest.Fold(first.origin, np.exp(mean) - offset, np.exp(upper) - offset, first.actual))
-    fit_s = sum(r.fit_s for r in usable.values())
-    return backtest.score(folds, history, window, fit_s=fit_s), weights
-
-
-def _offset(history: pd.Series) -> float:
-    """The models' log offset for this history (see :mod:`predictor.forecasting.models.common`)."""
-    from predictor.forecasting.models.common import OFFSET_FRACTION
-
-    return max(OFFSET_FRACTION * float(np.nanmean(history.to_numpy(dtype=float))), 1e-9)
 
 
 def _rank(scores: Mapping[str, CandidateScore], settings: SelectionSettings) -> tuple[list[str], str | None]:
@@ -327,7 +298,10 @@ def _refit(
     for kind in [*ranked, *([] if FALLBACK in ranked else [FALLBACK])]:
         try:
             if kind == ENSEMBLE:
-                model = _fit_ensemble(results, forecasters, history, seed, settings)
+                assert settings is not None  # an ensemble is only scored when the settings ask
+                model = combination.fit_combination(
+                    results, forecasters, history, seed, settings.window(), settings.ensemble_power
+                )
             else:
                 model = forecasters[kind].fit(history, seed=seed)
         except Exception as exc:  # any failure falls through to the next best
@@ -337,70 +311,7 @@ def _refit(
             continue
         note = "the model's own residuals"
         if settings is not None and settings.calibrate and kind in results:
-            note = calibrate(model, results[kind], history) or note
+            note = calibration.calibrate(model, results[kind]) or note
         return Selection(kind, model, scores, reason, at, note)
     assert error is not None  # the loop tries at least the fallback
     raise ForecastError(f"seasonal naive cannot be fitted either: {_describe(error)}") from error
-
-
-def _fit_ensemble(
-    results: Mapping[str, backtest.BacktestResult],
-    forecasters: Mapping[str, Forecaster],
-    history: pd.Series,
-    seed: int,
-    settings: SelectionSettings | None,
-) -> FittedModel:
-    """Refit every member on the whole history and combine them with the backtest's weights."""
-    from predictor.forecasting.ensemble import EnsembleModel
-    from predictor.forecasting.models.common import LogSpaceModel
-
-    power = settings.ensemble_power if settings is not None else 2.0
-    members_only = {k: r for k, r in results.items() if k != ENSEMBLE}
-    combined = ensemble_backtest(members_only, history, backtest_window(settings), power)
-    if combined is None:
-        raise ForecastError("the ensemble has fewer than two members")
-    members = []
-    for kind, weight in combined[1].items():
-        model = forecasters[kind].fit(history, seed=seed)
-        if not isinstance(model, LogSpaceModel):
-            raise ForecastError(f"{kind} is not a log-space model and cannot be combined")
-        members.append((kind, model, weight))
-    first = members[0][1]
-    return EnsembleModel(
-        members=members,
-        end=first.end,
-        step_s=first.step_s,
-        offset=_offset(history),
-        residuals=first.residuals,
-        bound=first.plausibility_bound(),
-    )
-
-
-def backtest_window(settings: SelectionSettings | None) -> backtest.Window:
-    return (settings or SelectionSettings()).window()
-
-
-def calibrate(model: FittedModel, result: backtest.BacktestResult, history: pd.Series) -> str | None:
-    """Replace ``model``'s residual table with its backtest's out-of-sample log residuals.
-
-    Conformal by horizon: the residuals ``log((actual + c) / (forecast + c))`` of every origin,
-    bucketed by lead time (:data:`CALIBRATION_EDGES_S`), pooled over origins. Needs a
-    log-space model and at least :data:`MIN_CALIBRATION_RESIDUALS` residuals; returns what
-    was done, or ``None`` (the model keeps its own table).
-    """
-    from predictor.forecasting.models.common import LogSpaceModel
-    from predictor.forecasting.quantiles import ResidualQuantiles, log_residuals
-
-    if not isinstance(model, LogSpaceModel) or not result.folds:
-        return None
-    step_s = model.step_s
-    residuals, horizons = [], []
-    for fold in result.folds:
-        residuals.append(log_residuals(fold.actual, fold.mean, model.offset))
-        horizons.append(np.arange(len(fold.actual)) * float(step_s))
-    r, h = np.concatenate(residuals), np.concatenate(horizons)
-    ok = np.isfinite(r)
-    if ok.sum() < MIN_CALIBRATION_RESIDUALS:
-        return None
-    model.residuals = ResidualQuantiles.from_residuals(r[ok], h[ok], CALIBRATION_EDGES_S)
-    return f"backtest residuals ({int(ok.sum())} over {len(result.folds)} origins, by lead time)"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from predictor.errors import ForecastError
-from predictor.forecasting import backtest, registry, selection
+from predictor.forecasting import backtest, combination, registry, selection
 from predictor.forecasting.base import DAY_S, DEFAULT_QUANTILES, WEEK_S, FittedModel, Forecast, Forecaster
 from predictor.forecasting.selection import FALLBACK, SelectionSettings
 from predictor.sources.synthetic import synthetic_trace
@@ -320,12 +320,13 @@ def test_the_ensemble_combines_real_candidates_and_round_trips():
     assert combined.status == "ok" and np.isfinite(combined.mae)
     members = [s for k, s in result.scores.items() if k != selection.ENSEMBLE and s.status == "ok"]
     assert combined.mae <= max(s.mae for s in members)  # a weighted mean is never worse than the worst
-    fitted = selection._fit_ensemble(  # the refit the ranking would do if it won
-        {k: v for k, v in _results(history).items()},
+    fitted = combination.fit_combination(  # the refit the ranking would do if it won
+        _results(history),
         selection.default_forecasters(SelectionSettings().candidates),
         history,
         0,
-        SelectionSettings(),
+        SelectionSettings().window(),
+        2.0,
     )
     assert fitted.kind == "ensemble"
     state = fitted.to_state()
@@ -354,3 +355,9 @@ def test_the_chosen_model_is_calibrated_on_its_backtest_residuals():
     if result.kind == own.kind:
         np.testing.assert_allclose(a.mean, b.mean)
         assert not np.allclose(a.quantile(0.9), b.quantile(0.9))
+
+
+def test_under_a_day_of_history_the_error_states_the_minimum():
+    short = weekly_trace(23).iloc[: 20 * 12]  # 20 hours
+    with pytest.raises(ForecastError, match=r"covers 20.0 h; forecasting needs at least 24 h \(1 day\)"):
+        selection.select_model(short)
