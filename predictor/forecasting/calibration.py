@@ -29,18 +29,17 @@ from predictor.forecasting.quantiles import ResidualQuantiles, log_residuals
 CALIBRATION_EDGES_S: tuple[float, ...] = (0.0, 900.0, 3_600.0, 3 * 3_600.0, 6 * 3_600.0, 12 * 3_600.0)
 #: Fewer backtest residuals than this and the model keeps its own quantile table.
 MIN_CALIBRATION_RESIDUALS = 200
-#: A lead-time bucket with fewer errors per member than this weighs the ensemble by the
-#: member's error over all lead times instead.
-MIN_BUCKET_ERRORS = 30
 
 
 def calibrate(model: FittedModel, result: backtest.BacktestResult) -> str | None:
-    """Replace ``model``'s residual table with its backtest's out-of-sample log residuals.
+    """Widen ``model``'s residual table by its backtest's out-of-sample log residuals.
 
     Conformal by horizon: the residuals ``log((actual + c) / (forecast + c))`` of every origin,
-    bucketed by lead time (:data:`CALIBRATION_EDGES_S`), pooled over origins. Needs a
-    log-space model and at least :data:`MIN_CALIBRATION_RESIDUALS` residuals; returns what
-    was done, or ``None`` (the model keeps its own table).
+    bucketed by lead time (:data:`CALIBRATION_EDGES_S`), pooled over origins; the model keeps,
+    per bucket and level, the wider of that and its own table
+    (:meth:`ResidualQuantiles.widest`). Needs a log-space model and at least
+    :data:`MIN_CALIBRATION_RESIDUALS` residuals; returns what was done, or ``None`` (the model
+    keeps its own table).
     """
     if not isinstance(model, LogSpaceModel) or not result.folds:
         return None
@@ -53,5 +52,6 @@ def calibrate(model: FittedModel, result: backtest.BacktestResult) -> str | None
     ok = np.isfinite(r)
     if ok.sum() < MIN_CALIBRATION_RESIDUALS:
         return None
-    model.residuals = ResidualQuantiles.from_residuals(r[ok], h[ok], CALIBRATION_EDGES_S)
-    return f"backtest residuals ({int(ok.sum())} over {len(result.folds)} origins, by lead time)"
+    backtested = ResidualQuantiles.from_residuals(r[ok], h[ok], CALIBRATION_EDGES_S)
+    model.residuals = ResidualQuantiles.widest([model.residuals, backtested], CALIBRATION_EDGES_S)
+    return f"backtest residuals ({int(ok.sum())} over {len(result.folds)} origins, by lead time) and its own"

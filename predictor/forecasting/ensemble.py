@@ -7,10 +7,9 @@ candidates by their backtest error is steadier (forecast combination, e.g. Bates
 ``log(y + c) = sum_i w_i log(y_i + c)``, like the models' own errors: a burst forecast by one
 member moves it by a factor, not by the burst's size. Weights are ``mae_i ** -power``
 normalised (``power`` 2 is inverse mean squared error weighting for errors of one shape),
-**per lead-time bucket** (a model with a recent-level correction wins minutes ahead, a
-seasonal copy may win a day ahead), from the same rolling-origin backtest that scores every
-candidate; its quantiles come from that backtest too (:mod:`predictor.forecasting.selection`
-scores it with weights from the other origins only, and calibrates it).
+from the same rolling-origin backtest that scores every candidate; its quantiles come from
+that backtest too. The model can hold weights per lead-time bucket (``edges_s``); ``auto``
+uses one bucket (see :mod:`predictor.forecasting.combination` for why).
 
 State: ``{"edges_s": [...], "members": [{"kind", "weights", "state"}], ...}`` plus the shared fields of
 :class:`~predictor.forecasting.models.common.LogSpaceModel`; each member keeps its own state

@@ -3,9 +3,19 @@
 Each candidate runs a rolling-origin backtest on the target's own history
 (:mod:`predictor.forecasting.backtest`). Only the bins whose lead time lies in the scored window
 count: from the pre-warm lead time up to a few hours (``horizons_s``, default 15 min to 4 h,
-in two buckets, 15 min-1 h and 1-4 h, that weigh the same). The candidate with the lowest error
-wins and is refitted on the whole history. Every candidate's scores are kept (MASE, WAPE,
+in two buckets, 15 min-1 h and 1-4 h, that weigh the same). Beside the candidates, their
+combination is scored (``ensemble``: a weighted geometric mean, weights by lead time from the
+backtest errors, each origin scored with the other origins' weights; see
+:mod:`predictor.forecasting.combination`). The one with the lowest error wins and is refitted on
+the whole history, and its quantiles are recalibrated on its own backtest residuals by lead
+time (:mod:`predictor.forecasting.calibration`). Every candidate's scores are kept (MASE, WAPE,
 coverage of p90, fit seconds), including the ones that were skipped or failed, with the reason.
+
+A time budget (``SelectionSettings.budget_s``, seconds on the injected ``timer``) bounds the
+backtest: seasonal naive is always backtested first; before each further candidate, if the
+budget is spent, that candidate and the rest are ``skipped`` with "fit time budget of B s used
+up (S s spent)", ``Selection.budget_hit`` is set, and the choice is made among those scored
+(the combination included). The final refit is not cut short.
 
 Fallback to seasonal naive (daily), with the reason recorded in ``Selection.fallback_reason``:
 
@@ -23,8 +33,10 @@ Cost, and why the defaults are what they are. The budget is a median of 0.5 s pe
 seasonal naive (daily or weekly) ~5 ms, harmonic ~40 ms, Holt-Winters ~55 ms, MSTL ~80 ms,
 Prophet ~0.35 s tuned and ~1.5 s with the library defaults. So the default candidates are the
 two seasonal naive models and the harmonic regression: 6 folds x 3 candidates + the refit take
-~0.3 s. Adding Holt-Winters and MSTL brings that to ~1.1 s (over budget) for a 2% lower mean MASE on the
-real traces; Prophet would add 2-9 s and beat only daily seasonal naive there. They stay
+~0.3 s (with the combination, which costs no backtest fit but a refit of each member, and the
+day-ahead forecasts kept for calibration: 0.35 s median in ``bench/forecast_cost.py``).
+Adding Holt-Winters and MSTL brings that to ~1.1 s (over budget) for a 2% lower mean MASE on
+the real traces; Prophet would add 2-9 s and beat only daily seasonal naive there. They stay
 selectable explicitly (``model: mstl``) or by listing them in ``candidates``. Six folds spaced
 27 hours apart cover six days of the week and rotate through the hours of the day, so a weekly
 effect (Monday after Sunday) and both the ramp and the peak show up in the score; three folds

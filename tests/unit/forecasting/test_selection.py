@@ -354,7 +354,8 @@ def test_the_chosen_model_is_calibrated_on_its_backtest_residuals():
     a, b = result.model.predict(start, 288), own.model.predict(start, 288)
     if result.kind == own.kind:
         np.testing.assert_allclose(a.mean, b.mean)
-        assert not np.allclose(a.quantile(0.9), b.quantile(0.9))
+        assert (a.quantile(0.9) >= b.quantile(0.9) * (1 - 1e-9)).all()  # the wider of the two
+        assert (a.quantile(0.5) <= a.quantile(0.9)).all()
 
 
 def test_under_a_day_of_history_the_error_states_the_minimum():
