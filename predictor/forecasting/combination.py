@@ -15,10 +15,8 @@ import pandas as pd
 from predictor.errors import ForecastError
 from predictor.forecasting import backtest
 from predictor.forecasting.base import FittedModel, Forecaster
-from predictor.forecasting.calibration import CALIBRATION_EDGES_S
 from predictor.forecasting.ensemble import EnsembleModel
 from predictor.forecasting.models.common import OFFSET_FRACTION, LogSpaceModel
-from predictor.forecasting.quantiles import ResidualQuantiles
 
 
 def backtest_combination(
@@ -80,7 +78,9 @@ def fit_combination(
         end=first.end,
         step_s=first.step_s,
         offset=_offset(history),
-        residuals=ResidualQuantiles.widest([m.residuals for _, m, _ in members], CALIBRATION_EDGES_S),
+        # The heaviest member's own band; ``auto`` then widens it by the ensemble's backtest. (The
+        # widest band of all members made the day-ahead p90 far too wide: seasonal naive's.)
+        residuals=max(members, key=lambda m: m[2])[1].residuals,
         bound=first.plausibility_bound(),
     )
 

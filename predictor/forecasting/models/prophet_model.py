@@ -44,9 +44,13 @@ CHANGEPOINT_PRIOR_SCALE = 0.01
 def _prophet_api() -> Any:
     """Import prophet with its and cmdstanpy's chatter silenced."""
     logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "Importing plotly failed"
+    import cmdstanpy.utils
     import prophet
     import prophet.serialize
 
+    # cmdstanpy sets its logger to DEBUG with an INFO handler on its first use, after any level
+    # set here; using it once now makes that happen first.
+    cmdstanpy.utils.get_logger()
     for name in ("cmdstanpy", "prophet"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return prophet
