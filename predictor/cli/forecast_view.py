@@ -249,7 +249,7 @@ def prewarm_text(tf: TargetForecast) -> Text:
 
 
 def render(tf: TargetForecast) -> Group:
-    parts = [summary_text(tf), Text(""), scores_table(tf), hourly_table(tf)]
+    parts: list[Text | Table] = [summary_text(tf), Text(""), scores_table(tf), hourly_table(tf)]
     if tf.forecast.clamped:
         parts.append(clamp_text(tf))
     return Group(*parts, prewarm_text(tf))

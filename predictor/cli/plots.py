@@ -40,9 +40,11 @@ def forecast_plot(tf: TargetForecast, path: Path, *, history_days: float = 2.0) 
         frame.index, frame["p50"], frame[label], color="C0", alpha=0.25, label=f"forecast p50–{label}"
     )
     ax.plot(frame.index, frame["mean"], color="C0", lw=1.6, label="forecast mean")
-    for n, clamp in enumerate(c for c in tf.forecast.clamps if c.first is not None and c.last is not None):
+    spans = [(c.first, c.last) for c in tf.forecast.clamps if c.first is not None and c.last is not None]
+    for n, (first, last) in enumerate(spans):
+        end = last + pd.Timedelta(seconds=tf.request.step_s)
         ax.axvspan(
-            clamp.first, clamp.last + pd.Timedelta(seconds=tf.request.step_s), color="C3", alpha=0.08,
+            mdates.date2num(first), mdates.date2num(end), color="C3", alpha=0.08,
             label="clamped to its plausibility bound" if n == 0 else None,
         )  # fmt: skip
     if tf.forecast.clamped:

@@ -39,7 +39,7 @@ class EnsembleModel(LogSpaceModel):
     def __init__(
         self,
         *,
-        members: Sequence[tuple[str, LogSpaceModel, Sequence[float]]],
+        members: Sequence[tuple[str, LogSpaceModel, float | Sequence[float]]],
         edges_s: Sequence[float] = (0.0,),
         **common_args: Any,
     ):
