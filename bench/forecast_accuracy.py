@@ -1,22 +1,28 @@
-"""Forecast accuracy of every model and of ``auto`` on every real trace (a benchmark, not a test).
+"""Forecast accuracy of every model, of ``auto`` and of the reference models on every real trace.
 
-Reads each ``*.csv`` in ``../shared/data/traces/`` (request counts per bin, resampled to 5-minute
-req/s; never copied into the repository) and scores, with at most 28 days of training each time:
+A benchmark, not a test. Reads each ``*.csv`` in ``../shared/data/traces/`` (request counts per
+bin, resampled to 5-minute req/s by the project's own file reader, which time-weights bins that
+sit off the 5-minute grid; never copied into the repository) and scores, with at most 28 days of
+training each time:
 
 - **day-ahead**: train on the history before midnight UTC of day d, forecast all of day d, for
   the last ``--days`` days;
-- **lead-time-ahead**: refit every hour over the last ``--lead-days`` days and score the bin that
-  starts 15 minutes and the bin that starts 1 hour after the refit.
+- **lead-time**: refit every ``--lead-every`` hours over the last ``--lead-days`` days and score the bin that
+  starts 15 minutes and the bin that starts 1 hour after the refit;
+- **short**: at the last midnight of each trace, train on only 1, 2, 3, 7, 13, 14, 15 and 28
+  days and check every forecast of our models against its plausibility bound (values above the
+  bound, and how many forecasts had to be clamped to stay under it).
 
-Every origin needs 2 days of training first. Rows: every registered model with its defaults,
-``prophet_defaults`` (``Prophet()`` exactly as the library ships it: the reference of the
-issue's target), ``auto`` and any ``--auto-variant``. Metrics: WAPE, MASE (scale: seasonal
-naive at one day on that training window) and p90 coverage, pooled over every scored bin with
-data; NaN bins are skipped. A model that cannot fit at an origin (e.g. weekly naive under a
-week) is counted in ``fails`` and left out of that cell. The Markdown ends with the issue's
-targets: auto's mean MASE against Prophet's, and auto against seasonal naive on every trace.
+Every day-ahead and lead-time origin needs 2 days of training first. Rows: every registered
+model with its defaults, ``prophet_defaults`` (``Prophet()`` exactly as the library ships it),
+statsforecast's AutoTheta, MSTL and SeasonalNaive (see ``rows.py``), ``auto`` and any
+``--auto-variant``. Metrics per cell, pooled over every scored bin with data (NaN bins skipped):
+MASE (scale: seasonal naive at one day on that training window), WAPE, p90 coverage and the
+pinball loss at 0.9 scaled like MASE. The report (``accuracy_report.py``) gives per trace, the
+geomean over traces with its min/max, the issue's targets as met/MISSED, and, with ``--loto``,
+the leave-one-trace-out choice among the ``auto`` variants.
 
-    python bench/forecast_accuracy.py --workers 2 --out /tmp/accuracy.md
+    python bench/forecast_accuracy.py --workers 2 --out /tmp/accuracy.md --json /tmp/accuracy.json
 """
 
 from __future__ import annotations
@@ -27,15 +33,17 @@ import multiprocessing
 import os
 import sys
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rows import AUTO, MODELS  # bench/rows.py: the script's folder is on sys.path
+from accuracy_report import LEAD, SHORT, Cell, render  # bench/ is on sys.path when run as a script
+from rows import AUTO, MODELS, SF_ROWS, sf_forecast
 
 from predictor.forecasting import metrics, registry, selection
+from predictor.forecasting.models.common import LogSpaceModel
 from predictor.sources.files import read_history_file
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
@@ -44,39 +52,8 @@ DAY = 86_400 // STEP_S  # bins per day
 TRAIN_CAP = pd.Timedelta(days=28)
 MIN_TRAIN = pd.Timedelta(days=2)
 LEADS = {"15 min": 3, "1 h": 12}  # bin offset from the origin
-MODES = ("day-ahead", *LEADS)
-
-
-@dataclass
-class Cell:
-    """Sums over the scored bins of one (trace, mode, model)."""
-
-    abs_err: float = 0.0
-    actual: float = 0.0
-    scaled_err: float = 0.0
-    covered: int = 0
-    points: int = 0
-    fails: int = 0
-    origins: int = 0
-    chosen: Counter = field(default_factory=Counter)
-
-    def add(self, other: Cell) -> None:
-        for name in ("abs_err", "actual", "scaled_err", "covered", "points", "fails", "origins"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.chosen.update(other.chosen)
-
-    @property
-    def mase(self) -> float:
-        return self.scaled_err / self.points if self.points else float("nan")
-
-    @property
-    def wape(self) -> float:
-        return self.abs_err / self.actual if self.actual else float("nan")
-
-    @property
-    def coverage(self) -> float:
-        return self.covered / self.points if self.points else float("nan")
-
+SHORT_DAYS = (1, 2, 3, 7, 13, 14, 15, 28)
+QUANTILE = 0.9
 
 _HISTORIES: dict[Path, pd.Series] = {}
 
@@ -88,126 +65,111 @@ def load(path: Path) -> pd.Series:
     return _HISTORIES[path]
 
 
-def tasks_for(path: Path, days: int, lead_days: int) -> list[tuple[Path, str, pd.Timestamp]]:
-    """(trace, 'day' | 'lead', origin) for the last ``days`` whole days and hourly lead origins."""
+Task = tuple[Path, str, pd.Timestamp, int]  # trace, 'day' | 'lead' | 'short', origin, train days
+
+
+def tasks_for(path: Path, days: int, lead_days: int, lead_every_h: int = 1) -> list[Task]:
+    """Day-ahead origins (last ``days`` midnights), hourly lead origins, and the short sweep."""
     history = load(path)
     end = history.index[-1] + pd.Timedelta(seconds=STEP_S)
     first = history.first_valid_index()
     last_midnight = (end - pd.Timedelta(days=1)).floor("D")
-    found = []
+    found: list[Task] = []
     for k in range(days):
         origin = last_midnight - pd.Timedelta(days=k)
         if origin - first >= MIN_TRAIN:
-            found.append((path, "day", origin))
+            found.append((path, "day", origin, 28))
     last_hour = (end - pd.Timedelta(seconds=(max(LEADS.values()) + 1) * STEP_S)).floor("h")
-    for k in range(lead_days * 24):
+    for k in range(0, lead_days * 24, lead_every_h):
         origin = last_hour - pd.Timedelta(hours=k)
         if origin - first >= MIN_TRAIN:
-            found.append((path, "lead", origin))
+            found.append((path, "lead", origin, 28))
+    for length in SHORT_DAYS:
+        if last_midnight - first >= pd.Timedelta(days=length):
+            found.append((path, "short", last_midnight, length))
     return found
 
 
-Spec = tuple[str, dict] | selection.SelectionSettings  # a model row, or an auto row
+Spec = tuple[str, dict] | selection.SelectionSettings | str  # model row, auto row, statsforecast row
 
 
 def fit_predict(spec: Spec, train: pd.Series, origin: pd.Timestamp, periods: int):
-    """(mean, p90, fitted kind) of a row trained on ``train``, forecasting from ``origin``."""
+    """(mean, p90, label, clamped, over the bound) of a row trained on ``train``."""
+    if isinstance(spec, str):
+        mean, upper = sf_forecast(spec, train, periods, STEP_S)
+        return mean, upper, spec, False, False
     if isinstance(spec, selection.SelectionSettings):
         chosen = selection.select_model(train, settings=spec, seed=0)
         model, label = chosen.model, chosen.kind
     else:
         kind, options = spec
         model, label = registry.make_forecaster(kind, **options).fit(train, seed=0), kind
-    forecast = model.predict(origin, periods, (0.9,))
-    return np.asarray(forecast.mean), np.asarray(forecast.quantile(0.9)), label
+    forecast = model.predict(origin, periods, (0.5, QUANTILE, 0.95))
+    over = False
+    if isinstance(model, LogSpaceModel):
+        ceiling = model.plausibility_bound().ceiling
+        over = any(
+            bool((v > ceiling * (1 + 1e-9)).any()) for v in [forecast.mean, *forecast.quantiles.values()]
+        )
+    return np.asarray(forecast.mean), np.asarray(forecast.quantile(QUANTILE)), label, forecast.clamped, over
 
 
-def run_task(task: tuple[Path, str, pd.Timestamp, dict[str, Spec]]) -> dict[tuple[str, str, str], Cell]:
+def _score(actual: np.ndarray, mean: np.ndarray, upper: np.ndarray, scale: float, case: str) -> Cell:
+    ok = ~np.isnan(actual)
+    a, m, q = actual[ok], mean[ok], upper[ok]
+    if not a.size or not scale > 0:
+        return Cell(origins=1)
+    err = np.abs(a - m)
+    pinball = np.maximum(QUANTILE * (a - q), (QUANTILE - 1) * (a - q))
+    return Cell(
+        abs_err=float(err.sum()),
+        actual=float(a.sum()),
+        scaled_err=float(err.sum() / scale),
+        scaled_pinball=float(pinball.sum() / scale),
+        covered=int((a <= q).sum()),
+        points=int(a.size),
+        origins=1,
+        cases={case: [float(err.sum() / scale), int(a.size)]},
+    )
+
+
+def run_task(task: tuple[Path, str, pd.Timestamp, int, dict[str, Spec]]) -> dict[tuple[str, str, str], Cell]:
     """Every row at one origin of one trace, keyed by (trace, mode, row)."""
-    path, kind_of_task, origin, rows = task
+    path, kind_of_task, origin, train_days, rows = task
     name = path.name
     history = load(path)
-    train = history.iloc[history.index.searchsorted(origin - TRAIN_CAP) : history.index.searchsorted(origin)]
+    start = origin - pd.Timedelta(days=train_days)
+    train = history.iloc[history.index.searchsorted(start) : history.index.searchsorted(origin)]
     scale = metrics.naive_scale(train.to_numpy(), DAY)
-    periods = DAY if kind_of_task == "day" else max(LEADS.values()) + 1
+    periods = DAY if kind_of_task in ("day", "short") else max(LEADS.values()) + 1
     index = pd.date_range(origin, periods=periods, freq=f"{STEP_S}s")
     actual = history.reindex(index).to_numpy()
-    picks = {"day-ahead": slice(None)} if kind_of_task == "day" else {m: [i] for m, i in LEADS.items()}
+    if kind_of_task == "day":
+        picks = {"day-ahead": slice(None)}
+    elif kind_of_task == "lead":
+        picks = {m: [i] for m, i in LEADS.items()} | {
+            LEAD: slice(min(LEADS.values()), max(LEADS.values()) + 1)
+        }
+    else:
+        picks = {SHORT: slice(None)}
+    case = f"{origin:%Y-%m-%d}"  # lead-time origins are grouped per day into one case
     cells: dict[tuple[str, str, str], Cell] = {}
-    for model, spec in rows.items():
+    for row, spec in rows.items():
+        if kind_of_task == "short" and isinstance(spec, str):
+            continue  # the bound check is about our models
         try:
-            mean, p90, label = fit_predict(spec, train, origin, periods)
+            mean, upper, label, clamped, over = fit_predict(spec, train, origin, periods)
         except Exception as exc:  # a benchmark reports failures, it does not stop on them
             for mode in picks:
-                cells[(name, mode, model)] = Cell(fails=1, origins=1, chosen=Counter({type(exc).__name__: 1}))
+                cells[(name, mode, row)] = Cell(fails=1, origins=1, chosen={type(exc).__name__: 1})
             continue
         for mode, pick in picks.items():
-            a, m, q = actual[pick], mean[pick], p90[pick]
-            ok = ~np.isnan(a)
-            a, m, q = a[ok], m[ok], q[ok]
-            err = np.abs(a - m)
-            cells[(name, mode, model)] = Cell(
-                abs_err=float(err.sum()),
-                actual=float(a.sum()),
-                scaled_err=float(err.sum() / scale) if scale > 0 else 0.0,
-                covered=int((a <= q).sum()),
-                points=int(a.size) if scale > 0 else 0,
-                origins=1,
-                chosen=Counter({label: 1}) if isinstance(spec, selection.SelectionSettings) else Counter(),
-            )
+            cell = _score(actual[pick], mean[pick], upper[pick], scale, case)
+            cell.clamped, cell.over_bound = int(clamped), int(over)
+            if isinstance(spec, selection.SelectionSettings):
+                cell.chosen = {label: 1}
+            cells[(name, mode, row)] = cell
     return cells
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    return "—" if not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def render(cells: dict[tuple[str, str, str], Cell], names: list[str], rows: list[str]) -> str:
-    out = ["## Per trace", ""]
-    for name in names:
-        out += [f"### {name}", ""]
-        head = "| model | " + " | ".join(f"{m} MASE | {m} WAPE | {m} p90 cov" for m in MODES) + " | fails |"
-        out += [head, "|---" * (2 + 3 * len(MODES)) + "|"]
-        for model in rows:
-            parts, fails = [], 0
-            for mode in MODES:
-                c = cells.get((name, mode, model), Cell())
-                parts += [fmt(c.mase), fmt(c.wape), fmt(c.coverage, 2)]
-                fails += c.fails
-            out.append(f"| {model} | " + " | ".join(parts) + f" | {fails} |")
-        origins = {mode: cells.get((name, mode, AUTO), Cell()).origins for mode in MODES}
-        out += ["", f"origins: {origins}"]
-        for auto in (r for r in rows if r.startswith(AUTO)):
-            chosen = sum((cells.get((name, mode, auto), Cell()).chosen for mode in MODES), Counter())
-            out.append(f"{auto} chose: {dict(chosen.most_common())}")
-        out.append("")
-
-    out += ["## Mean MASE over traces", "", "| model | " + " | ".join(MODES) + " | all |", "|---" * 5 + "|"]
-    means = {}
-    for model in rows:
-        per_mode = [np.nanmean([cells.get((n, mode, model), Cell()).mase for n in names]) for mode in MODES]
-        means[model] = [*per_mode, float(np.mean(per_mode))]
-        out.append(f"| {model} | " + " | ".join(fmt(x) for x in means[model]) + " |")
-
-    out += ["", "## Targets", "", "| check | " + " | ".join(MODES) + " | all |", "|---" * 5 + "|"]
-    for reference in ("prophet_defaults", "prophet"):
-        if reference in means:
-            gain = [1 - a / p for a, p in zip(means[AUTO], means[reference], strict=True)]
-            cols = " | ".join(f"{g:+.1%}" for g in gain)
-            out.append(f"| auto vs {reference}, mean MASE lower by (>= 10%) | {cols} |")
-    for name in names:
-        ratios = []
-        for mode in MODES:
-            auto, naive = (
-                cells.get((name, mode, AUTO), Cell()),
-                cells.get((name, mode, "seasonal_naive"), Cell()),
-            )
-            ratios.append(auto.mase / naive.mase - 1 if naive.points else float("nan"))
-        worst = max((r for r in ratios if np.isfinite(r)), default=float("nan"))
-        verdict = "met" if worst <= 0.05 else "MISSED"
-        cols = " | ".join("—" if not np.isfinite(r) else f"{r:+.1%}" for r in ratios)
-        out.append(f"| {name}: auto vs seasonal naive MASE (<= +5%) | {cols} | {verdict} |")
-    return "\n".join(out) + "\n"
 
 
 def auto_variant(spec: str) -> selection.SelectionSettings:
@@ -218,6 +180,8 @@ def auto_variant(spec: str) -> selection.SelectionSettings:
         current = getattr(settings, key)
         if isinstance(current, tuple):
             parsed = tuple(type(current[0])(v) for v in value.split("+"))
+        elif isinstance(current, bool):
+            parsed = value.lower() in ("1", "true", "yes")
         else:
             parsed = type(current)(value)
         settings = replace(settings, **{key: parsed})
@@ -227,12 +191,13 @@ def auto_variant(spec: str) -> selection.SelectionSettings:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=Path, default=TRACES)
+    parser.add_argument("--only", default="", help="comma-separated substrings of trace names")
     parser.add_argument("--days", type=int, default=7, help="day-ahead: the last N days")
-    parser.add_argument(
-        "--lead-days", type=int, default=2, help="lead-time-ahead: hourly over the last N days"
-    )
+    parser.add_argument("--lead-days", type=int, default=2, help="lead-time: hourly over the last N days")
+    parser.add_argument("--lead-every", type=int, default=1, help="lead-time: refit every N hours")
+    parser.add_argument("--no-short", action="store_true", help="skip the short-history bound sweep")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model rows")
+    parser.add_argument("--models", default=",".join([*MODELS, *SF_ROWS]), help="comma-separated model rows")
     parser.add_argument(
         "--auto-variant",
         action="append",
@@ -241,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         help="an extra auto row with other SelectionSettings, tuples joined by +; "
         "e.g. f4/folds=4/candidates=seasonal_naive+harmonic+mstl/horizons_s=900+3600+14400",
     )
+    parser.add_argument("--loto", action="store_true", help="leave-one-trace-out choice among auto rows")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     parser.add_argument("--json", type=Path, help="write the raw cells here")
     args = parser.parse_args(argv)
@@ -248,33 +214,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no traces at {args.traces}: nothing to benchmark", file=sys.stderr)
         return 1
     paths = sorted(args.traces.glob("*.csv"))
+    if args.only:
+        paths = [p for p in paths if any(s in p.name for s in args.only.split(","))]
     names = [p.name for p in paths]
-    rows: dict[str, Spec] = {name: MODELS[name] for name in args.models.split(",") if name}
+    rows: dict[str, Spec] = {}
+    for row in filter(None, args.models.split(",")):
+        rows[row] = row if row in SF_ROWS else MODELS[row]
     rows[AUTO] = selection.SelectionSettings()
     for variant in args.auto_variant:
         rows[f"{AUTO}_{variant.split('/')[0]}"] = auto_variant(variant)
-    tasks = [(*t, rows) for p in paths for t in tasks_for(p, args.days, args.lead_days)]
+    tasks = [t for p in paths for t in tasks_for(p, args.days, args.lead_days, args.lead_every)]
+    if args.no_short:
+        tasks = [t for t in tasks if t[1] != "short"]
+    tasks.sort(key=lambda t: t[1] != "short")  # the long training windows last: better packing
     print(f"{len(names)} traces, {len(tasks)} origins, rows: {', '.join(rows)}", file=sys.stderr)
     cells: dict[tuple[str, str, str], Cell] = defaultdict(Cell)
     started = time.perf_counter()
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"  # one core per worker: fresh (spawned) workers read this when numpy loads
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-        for done, result in enumerate(pool.imap_unordered(run_task, tasks), start=1):
+        jobs = [(*t, rows) for t in tasks]
+        for done, result in enumerate(pool.imap_unordered(run_task, jobs), start=1):
             for key, cell in result.items():
                 cells[key].add(cell)
-            if done % 10 == 0 or done == len(tasks):
+            if done % 20 == 0 or done == len(tasks):
                 print(
                     f"  {done}/{len(tasks)} origins, {time.perf_counter() - started:.0f} s", file=sys.stderr
                 )
-    text = f"Accuracy benchmark ({len(tasks)} origins, {time.perf_counter() - started:.0f} s)\n\n"
-    text += render(cells, names, list(rows))
+    elapsed = time.perf_counter() - started
+    text = f"Accuracy benchmark ({len(tasks)} origins, {elapsed:.0f} s, {args.workers} workers)\n\n"
+    text += render(cells, names, list(rows), loto=args.loto)
     print(text)
     if args.out:
         args.out.write_text(text)
     if args.json:
-        raw = {"|".join(k): {**vars(c), "chosen": dict(c.chosen)} for k, c in cells.items()}
-        args.json.write_text(json.dumps(raw, indent=1))
+        raw = {"|".join(k): vars(c) for k, c in cells.items()}
+        args.json.write_text(json.dumps(raw, indent=1, default=str))
     return 0
 
 

@@ -15,13 +15,19 @@ JSON schema (``schema: predictor.forecast/v1``)::
       ],
       "scores": {"harmonic": {"status": "ok", "mase": 0.61, "wape": 0.08, "coverage": 0.9,
                               "fit_s": 0.02, "folds": 6, "error": null}, ...},
+      "clamped": false,                          # whether any series was cut to its bound
+      "clamps": [{"series": "p90", "points": 40, "raw": 2.0e7, "bound": 4800.0,
+                  "rule": "3× the history's peak (1,600 req/s)", "first": "...", "last": "...",
+                  "text": "p90 clamped from 2e+07 to 4,800 req/s: 3× the history's peak (1,600 req/s)"}],
       "floor_now": 2,                            # the floor to apply now
       "changes": [{"at": "...", "kind": "raise", "from": 2, "to": 5, "reason": "..."}],
       "prewarm": {"at": "...", "kind": "raise", "from": 2, "to": 5, "reason": "..."}
     }                                            # prewarm: the next raise after now, or null
 
 ``pods`` is what the chosen quantile needs at that moment (with the spike buffer); ``floor`` is
-the planned floor, which leads ``pods`` by the lead time. Rates are req/s, times UTC.
+the planned floor, which leads ``pods`` by the lead time. Rates are req/s, times UTC. A point's
+values are the clamped ones when a clamp covers it (``clamps``: one entry per series and rule
+that cut anything, between ``first`` and ``last``; ``raw`` is the largest value before the cut).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from rich.text import Text
 
 from predictor.capacity import pods_for_rates
 from predictor.cli.common import human_duration
-from predictor.forecasting.base import quantile_label
+from predictor.forecasting.base import Clamp, quantile_label
 from predictor.planning import PlannedChange
 from predictor.runtime.forecast import TargetForecast
 
@@ -67,6 +73,38 @@ def _change(c: PlannedChange | None) -> dict[str, Any] | None:
     if c is None:
         return None
     return {"at": _iso(c.at), "kind": c.kind, "from": c.from_pods, "to": c.to_pods, "reason": c.reason}
+
+
+def _clamp(c: Clamp) -> dict[str, Any]:
+    return {
+        "series": c.series,
+        "points": c.points,
+        "raw": _number(c.raw),
+        "bound": _number(c.bound),
+        "rule": c.rule,
+        "first": None if c.first is None else _iso(c.first),
+        "last": None if c.last is None else _iso(c.last),
+        "text": c.describe(),
+    }
+
+
+def clamp_text(tf: TargetForecast) -> Text:
+    """One line per clamp (what was cut, to what, why, and when); empty when nothing was."""
+    text = Text()
+    for c in tf.forecast.clamps:
+        text.append("clamped: ", style="bold yellow")
+        text.append(f"{c.describe()}, {c.when()}\n")
+    return text
+
+
+def _clamped_at(tf: TargetForecast, t: pd.Timestamp, hour: pd.Timedelta) -> str:
+    """The series clamped somewhere in the hour starting at ``t`` (``p90, p95``), else ''."""
+    hit = [
+        c.series
+        for c in tf.forecast.clamps
+        if c.first is not None and c.last is not None and c.first < t + hour and c.last >= t
+    ]
+    return ", ".join(dict.fromkeys(hit))
 
 
 def to_json(tf: TargetForecast) -> dict[str, Any]:
@@ -107,6 +145,8 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
             }
             for kind, s in tf.scores.items()
         },
+        "clamped": tf.forecast.clamped,
+        "clamps": [_clamp(c) for c in tf.forecast.clamps],
         "floor_now": tf.plan.floor_now,
         "changes": [_change(c) for c in tf.plan.changes],
         "prewarm": _change(tf.plan.next_raise()),
@@ -164,17 +204,23 @@ def hourly_table(tf: TargetForecast) -> Table:
     ahead = human_duration(tf.request.horizon_s)
     title = f"Next {ahead} by the hour (UTC); {label} and floor: the hour's highest"
     table = Table(title=title, title_justify="left")
-    for column in ("hour", "mean req/s", f"{label} req/s", "pods", "floor"):
-        table.add_column(column, justify="left" if column == "hour" else "right")
+    columns = ["hour", "mean req/s", f"{label} req/s", "pods", "floor"]
+    if tf.forecast.clamped:
+        columns.append("clamped")
+    for column in columns:
+        table.add_column(column, justify="left" if column in {"hour", "clamped"} else "right")
     end = tf.now + pd.Timedelta(seconds=tf.request.horizon_s)
     for t, row in hourly[hourly.index < end].iterrows():
-        table.add_row(
+        cells = [
             f"{t:%a %H:%M}",
             f"{row['mean']:,.1f}",
             f"{row[label]:,.1f}",
             "-" if np.isnan(row["pods"]) else str(int(row["pods"])),
             "-" if np.isnan(row["floor"]) else str(int(row["floor"])),
-        )
+        ]
+        if tf.forecast.clamped:
+            cells.append(_clamped_at(tf, t, pd.Timedelta(hours=1)))
+        table.add_row(*cells)
     return table
 
 
@@ -203,4 +249,7 @@ def prewarm_text(tf: TargetForecast) -> Text:
 
 
 def render(tf: TargetForecast) -> Group:
-    return Group(summary_text(tf), Text(""), scores_table(tf), hourly_table(tf), prewarm_text(tf))
+    parts: list[Text | Table] = [summary_text(tf), Text(""), scores_table(tf), hourly_table(tf)]
+    if tf.forecast.clamped:
+        parts.append(clamp_text(tf))
+    return Group(*parts, prewarm_text(tf))

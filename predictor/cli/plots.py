@@ -99,6 +99,15 @@ def forecast_figure(
     rates.axvline(tf.now, color="black", ls="--", lw=1, label=f"now ({tf.now:%a %H:%M} UTC)")
     rates.set_ylim(bottom=0)
     rates.set_ylabel("requests per second")
+    spans = [(c.first, c.last) for c in tf.forecast.clamps if c.first is not None and c.last is not None]
+    for n, (first, last) in enumerate(spans):
+        clamp_end = last + pd.Timedelta(seconds=tf.request.step_s)
+        rates.axvspan(
+            mdates.date2num(first), mdates.date2num(clamp_end), color="C3", alpha=0.08,
+            label="clamped to its plausibility bound" if n == 0 else None,
+        )  # fmt: skip
+    if tf.forecast.clamped:  # in the title, never over the lines
+        rates.set_title("; ".join(c.describe() for c in tf.forecast.clamps[:2]), fontsize=8, color="C3")
 
     pods.step(frame.index, frame["pods"], where="post", color="C1", lw=1.2, label=f"pods the {label} needs")
     pods.step(frame.index, frame["floor"], where="post", color="C3", lw=2.2, label="planned floor")

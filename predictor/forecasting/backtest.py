@@ -44,6 +44,17 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Fold:
+    """One origin's forecast: ``mean`` and ``upper`` (the scored quantile) in req/s from the
+    origin on, and the ``actual`` (NaN where missing), all of the same length."""
+
+    origin: pd.Timestamp
+    mean: np.ndarray
+    upper: np.ndarray
+    actual: np.ndarray
+
+
+@dataclass(frozen=True)
 class BacktestResult:
     """Pooled scores of one forecaster over every origin (see :mod:`predictor.forecasting.metrics`)."""
 
@@ -53,6 +64,7 @@ class BacktestResult:
     coverage: float  # share of actuals <= the scored quantile
     fit_s: float  # mean fit time per origin, seconds
     points: int  # scored bins with an actual
+    folds: tuple[Fold, ...] = ()  # every origin's forecast, for combining and calibrating
 
 
 def step_seconds(history: pd.Series) -> int:
@@ -111,18 +123,20 @@ def run(
     quantile: float,
     seed: int,
     timer: Callable[[], float],
+    keep_s: int = 0,
 ) -> BacktestResult:
     """Fit ``forecaster`` at every origin in ``at`` and pool the scores of the scored bins.
 
-    Raises :class:`ForecastError` when the forecaster fails at any origin or returns a
-    non-finite or negative value, so that candidates are always compared on the same bins.
+    Each origin forecasts up to the longest scored horizon, or ``keep_s`` if that is longer
+    (the extra steps are kept in ``folds`` for calibration, not scored). Raises
+    :class:`ForecastError` when the forecaster fails at any origin or returns a non-finite or
+    negative value, so that candidates are always compared on the same bins.
     """
     if not at:
         raise ForecastError("a backtest needs at least one origin")
     step_s = step_seconds(history)
-    edges = [math.ceil(h / step_s) for h in window.horizons_s]  # in steps from the origin
-    first, periods = edges[0], edges[-1]
-    actual_parts, mean_parts, upper_parts = [], [], []
+    periods = max(math.ceil(window.horizons_s[-1] / step_s), math.ceil(keep_s / step_s))
+    folds = []
     fit_total = 0.0
     for origin in at:
         train = history.iloc[: history.index.searchsorted(origin)]  # a slice keeps ``freq``
@@ -137,14 +151,22 @@ def run(
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(upper))) or np.any(mean < 0):
             raise ForecastError(f"{forecaster.kind} returned non-finite or negative values")
         index = pd.date_range(origin, periods=periods, freq=f"{step_s}s")
-        actual = history.reindex(index).to_numpy(dtype=float)
-        actual_parts.append(actual[first:])
-        mean_parts.append(mean[first:])
-        upper_parts.append(upper[first:])
-    actual = np.concatenate(actual_parts)
-    mean = np.concatenate(mean_parts)
+        folds.append(Fold(origin, mean, upper, history.reindex(index).to_numpy(dtype=float)))
+    return score(folds, history, window, fit_s=fit_total / len(at))
+
+
+def score(
+    folds: Sequence[Fold], history: pd.Series, window: Window, *, fit_s: float = math.nan
+) -> BacktestResult:
+    """The pooled scores of fold forecasts over the scored lead times of ``window``."""
+    step_s = step_seconds(history)
+    edges = [math.ceil(h / step_s) for h in window.horizons_s]  # in steps from the origin
+    first, last = edges[0], edges[-1]
+    actual = np.concatenate([f.actual[first:last] for f in folds])
+    mean = np.concatenate([f.mean[first:last] for f in folds])
+    upper = np.concatenate([f.upper[first:last] for f in folds])
     errors = np.abs(actual - mean)  # NaN where the actual is missing
-    lead = np.tile(np.arange(first, periods), len(at))
+    lead = np.tile(np.arange(first, last), len(folds))
     buckets = [errors[(lead >= lo) & (lead < hi)] for lo, hi in itertools.pairwise(edges)]
     present = [b[~np.isnan(b)] for b in buckets]
     mae = float(np.mean([b.mean() for b in present if b.size])) if any(b.size for b in present) else math.nan
@@ -153,7 +175,8 @@ def run(
         mae=mae,
         mase=mae / scale if np.isfinite(scale) and scale > 0 else math.nan,
         wape=metrics.wape(actual, mean),
-        coverage=metrics.coverage(actual, np.concatenate(upper_parts)),
-        fit_s=fit_total / len(at),
+        coverage=metrics.coverage(actual, upper),
+        fit_s=fit_s,
         points=int(np.sum(~np.isnan(actual))),
+        folds=tuple(folds),
     )

@@ -37,7 +37,8 @@ class Clamp:
 
     ``series`` is ``mean`` or a quantile label (``p90``); ``points`` how many of its points were
     cut; ``raw`` the largest value before the cut and ``bound`` the value it was cut to there
-    (req/s); ``rule`` says where the bound comes from (e.g. "3× the history's peak").
+    (req/s); ``rule`` says where the bound comes from (e.g. "3× the history's peak");
+    ``first`` and ``last`` are the labels of the first and last point cut (UTC), when known.
     """
 
     series: str
@@ -45,10 +46,18 @@ class Clamp:
     raw: float
     bound: float
     rule: str
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
 
     def describe(self) -> str:
         """``p90 clamped from 2e+07 to 4,800 req/s: 3× the history's peak``."""
         return f"{self.series} clamped from {self.raw:.3g} to {self.bound:,.0f} req/s: {self.rule}"
+
+    def when(self) -> str:
+        """``Mon 08:00 → Mon 14:30 UTC (40 points)``, or the number of points alone."""
+        if self.first is None or self.last is None:
+            return f"{self.points} points"
+        return f"{self.first:%a %H:%M} → {self.last:%a %H:%M} UTC ({self.points} points)"
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,18 @@ class ResidualQuantiles:
         per_bucket = np.array([np.interp(q, LEVELS, row) for row in self.table])
         return per_bucket[self._bucket(horizons_s)]
 
+    @classmethod
+    def widest(cls, tables: Sequence[ResidualQuantiles], edges_s: Sequence[float]) -> ResidualQuantiles:
+        """The widest band of ``tables`` in each bucket of ``edges_s``: per level, the largest
+        residual at or above the median and the smallest below it (a conservative union)."""
+        upper = np.asarray(LEVELS) >= 0.5
+        rows = []
+        for edge in edges_s:
+            at = np.array([[t.residual(q, np.array([edge]))[0] for q in LEVELS] for t in tables])
+            row = np.where(upper, at.max(axis=0), at.min(axis=0))
+            rows.append(tuple(float(v) for v in np.maximum.accumulate(row)))
+        return cls(tuple(float(e) for e in edges_s), tuple(rows))
+
     def _bucket(self, horizons_s: np.ndarray) -> np.ndarray:
         h = np.maximum(np.asarray(horizons_s, dtype=float), 0.0)
         return np.searchsorted(np.asarray(self.edges_s), h, side="right") - 1

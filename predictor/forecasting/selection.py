@@ -3,9 +3,19 @@
 Each candidate runs a rolling-origin backtest on the target's own history
 (:mod:`predictor.forecasting.backtest`). Only the bins whose lead time lies in the scored window
 count: from the pre-warm lead time up to a few hours (``horizons_s``, default 15 min to 4 h,
-in two buckets, 15 min-1 h and 1-4 h, that weigh the same). The candidate with the lowest error
-wins and is refitted on the whole history. Every candidate's scores are kept (MASE, WAPE,
+in two buckets, 15 min-1 h and 1-4 h, that weigh the same). Beside the candidates, their
+combination is scored (``ensemble``: a weighted geometric mean, weights by lead time from the
+backtest errors, each origin scored with the other origins' weights; see
+:mod:`predictor.forecasting.combination`). The one with the lowest error wins and is refitted on
+the whole history, and its quantiles are recalibrated on its own backtest residuals by lead
+time (:mod:`predictor.forecasting.calibration`). Every candidate's scores are kept (MASE, WAPE,
 coverage of p90, fit seconds), including the ones that were skipped or failed, with the reason.
+
+A time budget (``SelectionSettings.budget_s``, seconds on the injected ``timer``) bounds the
+backtest: seasonal naive is always backtested first; before each further candidate, if the
+budget is spent, that candidate and the rest are ``skipped`` with "fit time budget of B s used
+up (S s spent)", ``Selection.budget_hit`` is set, and the choice is made among those scored
+(the combination included). The final refit is not cut short.
 
 Fallback to seasonal naive (daily), with the reason recorded in ``Selection.fallback_reason``:
 
@@ -23,8 +33,10 @@ Cost, and why the defaults are what they are. The budget is a median of 0.5 s pe
 seasonal naive (daily or weekly) ~5 ms, harmonic ~40 ms, Holt-Winters ~55 ms, MSTL ~80 ms,
 Prophet ~0.35 s tuned and ~1.5 s with the library defaults. So the default candidates are the
 two seasonal naive models and the harmonic regression: 6 folds x 3 candidates + the refit take
-~0.3 s. Adding Holt-Winters and MSTL brings that to ~1.1 s (over budget) for a 2% lower mean MASE on the
-real traces; Prophet would add 2-9 s and beat only daily seasonal naive there. They stay
+~0.3 s (with the combination, which costs no backtest fit but a refit of each member, and the
+day-ahead forecasts kept for calibration: 0.35 s median in ``bench/forecast_cost.py``).
+Adding Holt-Winters and MSTL brings that to ~1.1 s (over budget) for a 2% lower mean MASE on
+the real traces; Prophet would add 2-9 s and beat only daily seasonal naive there. They stay
 selectable explicitly (``model: mstl``) or by listing them in ``candidates``. Six folds spaced
 27 hours apart cover six days of the week and rotate through the hours of the day, so a weekly
 effect (Monday after Sunday) and both the ramp and the peak show up in the score; three folds
@@ -45,10 +57,11 @@ import numpy as np
 import pandas as pd
 
 from predictor.errors import ForecastError
-from predictor.forecasting import backtest
+from predictor.forecasting import backtest, calibration, combination
 from predictor.forecasting.base import DAY_S, WEEK_S, FittedModel, Forecaster
 
 FALLBACK = "seasonal_naive"
+ENSEMBLE = "ensemble"
 DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_weekly", "harmonic")
 
 
@@ -75,6 +88,19 @@ class SelectionSettings:
     weekly_kinds: frozenset[str] = frozenset({"seasonal_naive_weekly"})
     #: Quantile whose coverage is reported (0.9 -> share of actuals <= p90).
     quantile: float = 0.9
+    #: Also compare a weighted combination of the backtested candidates (``ensemble``).
+    ensemble: bool = True
+    #: Ensemble weights are ``mae ** -ensemble_power`` (2: inverse squared error).
+    ensemble_power: float = 2.0
+    #: Recalibrate the chosen model's quantiles on its own backtest residuals (by horizon).
+    calibrate: bool = True
+    #: Each backtest origin forecasts this far for that calibration (seconds; unscored past
+    #: the last of ``horizons_s``).
+    calibration_horizon_s: int = DAY_S
+    #: Seconds of backtest (on the injected timer) after which the remaining candidates are
+    #: skipped, with the reason, and the best one scored so far is used; ``None``: no limit.
+    #: Seasonal naive is always backtested first, so there is always a scored answer.
+    budget_s: float | None = None
 
     def window(self) -> backtest.Window:
         return backtest.Window(tuple(self.horizons_s), self.folds, self.fold_spacing_s)
@@ -97,13 +123,19 @@ class CandidateScore:
 
 @dataclass(frozen=True)
 class Selection:
-    """The outcome: the chosen kind, its model fitted on the whole history, and every score."""
+    """The outcome: the chosen kind, its model fitted on the whole history, and every score.
+
+    ``calibration`` says where the quantiles came from (the backtest residuals, or the
+    model's own); ``budget_hit`` is true when the time budget skipped candidates.
+    """
 
     kind: str
     model: FittedModel
     scores: Mapping[str, CandidateScore]
     fallback_reason: str | None = None
     origins: tuple[pd.Timestamp, ...] = field(default=())
+    calibration: str = "the model's own residuals"
+    budget_hit: bool = False
 
 
 def default_forecasters(kinds: tuple[str, ...]) -> dict[str, Forecaster]:
@@ -151,6 +183,12 @@ def select_model(
     span_s = backtest.data_span_s(history, step_s)
     scores: dict[str, CandidateScore] = {}
 
+    fallback_needs_s = forecasters[FALLBACK].min_history_s
+    if span_s < fallback_needs_s:
+        raise ForecastError(
+            f"history covers {span_s / 3_600:.1f} h; forecasting needs at least "
+            f"{fallback_needs_s / 3_600:g} h ({fallback_needs_s / DAY_S:g} day) of history"
+        )
     if span_s < settings.min_history_s:
         reason = f"history is {_days(span_s)}, under {_days(settings.min_history_s)}: no backtest"
         scores = {kind: CandidateScore(kind, "skipped", error=reason) for kind in kinds}
@@ -180,28 +218,56 @@ def select_model(
             greediest, "skipped", error=f"history too short for one backtest origin ({_days(span_s)})"
         )
 
-    for kind in eligible:
+    results: dict[str, backtest.BacktestResult] = {}
+    started = timer()
+    budget_hit = False
+    keep_s = settings.calibration_horizon_s if settings.calibrate else 0
+    for kind in sorted(eligible, key=lambda k: k != FALLBACK):  # the fallback first: always an answer
+        spent = timer() - started
+        if settings.budget_s is not None and spent > settings.budget_s:
+            budget_hit = True
+            reason = f"fit time budget of {settings.budget_s:g} s used up ({spent:.2f} s spent)"
+            scores[kind] = CandidateScore(kind, "skipped", error=reason)
+            continue
         try:
             result = backtest.run(
-                forecasters[kind], history, at, window, quantile=settings.quantile, seed=seed, timer=timer
+                forecasters[kind],
+                history,
+                at,
+                window,
+                quantile=settings.quantile,
+                seed=seed,
+                timer=timer,
+                keep_s=keep_s,
             )
         except Exception as exc:  # any failing candidate is out, never the whole target
             scores[kind] = CandidateScore(kind, "failed", folds=len(at), error=_describe(exc))
             continue
-        scores[kind] = CandidateScore(
-            kind,
-            "ok",
-            mase=result.mase,
-            wape=result.wape,
-            coverage=result.coverage,
-            mae=result.mae,
-            fit_s=result.fit_s,
-            folds=len(at),
-        )
+        results[kind] = result
+        scores[kind] = _score_of(kind, result, len(at))
     scores = {kind: scores[kind] for kind in kinds}  # report in the configured order
+    if settings.ensemble:
+        combined = combination.backtest_combination(results, history, window, settings.ensemble_power)
+        if combined is not None:
+            results[ENSEMBLE] = combined[0]
+            scores[ENSEMBLE] = replace(_score_of(ENSEMBLE, combined[0], len(at)), coverage=math.nan)
 
     ranked, forced = _rank(scores, settings)
-    return _refit(ranked, scores, forecasters, history, seed, forced, tuple(at))
+    selection = _refit(ranked, scores, forecasters, history, seed, forced, tuple(at), results, settings)
+    return replace(selection, budget_hit=budget_hit)
+
+
+def _score_of(kind: str, result: backtest.BacktestResult, folds: int) -> CandidateScore:
+    return CandidateScore(
+        kind,
+        "ok",
+        mase=result.mase,
+        wape=result.wape,
+        coverage=result.coverage,
+        mae=result.mae,
+        fit_s=result.fit_s,
+        folds=folds,
+    )
 
 
 def _rank(scores: Mapping[str, CandidateScore], settings: SelectionSettings) -> tuple[list[str], str | None]:
@@ -231,17 +297,33 @@ def _refit(
     seed: int,
     reason: str | None,
     at: tuple[pd.Timestamp, ...],
+    results: Mapping[str, backtest.BacktestResult] | None = None,
+    settings: SelectionSettings | None = None,
 ) -> Selection:
-    """Fit the best kind that fits on the whole history; seasonal naive is the last resort."""
+    """Fit the best kind that fits on the whole history; seasonal naive is the last resort.
+
+    The fitted model's quantiles are then recalibrated on its backtest residuals (see
+    :func:`calibrate`) when the settings ask for it and there are enough.
+    """
+    results = results or {}
     error: Exception | None = None
     for kind in [*ranked, *([] if FALLBACK in ranked else [FALLBACK])]:
         try:
-            model = forecasters[kind].fit(history, seed=seed)
+            if kind == ENSEMBLE:
+                assert settings is not None  # an ensemble is only scored when the settings ask
+                model = combination.fit_combination(
+                    results, forecasters, history, seed, settings.window(), settings.ensemble_power
+                )
+            else:
+                model = forecasters[kind].fit(history, seed=seed)
         except Exception as exc:  # any failure falls through to the next best
             error = exc
             scores[kind] = replace(scores[kind], status="failed", error=f"refit: {_describe(exc)}")
             reason = f"{kind} failed to refit on the whole history"
             continue
-        return Selection(kind, model, scores, reason, at)
+        note = "the model's own residuals"
+        if settings is not None and settings.calibrate and kind in results:
+            note = calibration.calibrate(model, results[kind]) or note
+        return Selection(kind, model, scores, reason, at, note)
     assert error is not None  # the loop tries at least the fallback
     raise ForecastError(f"seasonal naive cannot be fitted either: {_describe(error)}") from error

@@ -109,7 +109,8 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
     if request.model == AUTO:
         return select_model(history, settings=settings, seed=seed)
     registry.make_forecaster(request.model)  # unknown names fail here, clearly
-    selection = select_model(history, settings=replace(settings, candidates=(request.model,)), seed=seed)
+    named = replace(settings, candidates=(request.model,), ensemble=False)  # the model asked for, alone
+    selection = select_model(history, settings=named, seed=seed)
     if selection.kind == request.model:
         return selection
     try:

@@ -138,3 +138,4 @@ def test_too_little_history_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["forecast", "--history", str(path)])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
+    assert "forecasting needs at least 24 h (1 day) of history" in result.stderr

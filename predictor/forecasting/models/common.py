@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from predictor.errors import ForecastError
-from predictor.forecasting import robust
-from predictor.forecasting.base import DAY_S, DEFAULT_QUANTILES, FittedModel, Forecast
+from predictor.forecasting import bounds, robust
+from predictor.forecasting.base import DAY_S, DEFAULT_QUANTILES, WEEK_S, FittedModel, Forecast
 from predictor.forecasting.quantiles import ResidualQuantiles
 
 OFFSET_FRACTION = 0.1
@@ -41,6 +41,7 @@ class Prepared:
     start: pd.Timestamp
     step_s: int
     offset: float
+    bound: bounds.PlausibilityBound
 
     @property
     def end(self) -> pd.Timestamp:
@@ -57,7 +58,7 @@ class Prepared:
 
     def head(self, n: int) -> Prepared:
         """The first ``n`` steps (for held-out calibration), same offset."""
-        return Prepared(self.values[:n], self.start, self.step_s, self.offset)
+        return Prepared(self.values[:n], self.start, self.step_s, self.offset, self.bound)
 
 
 def prepare(history: pd.Series, *, kind: str, min_history_s: int, clip_spikes: bool = True) -> Prepared:
@@ -91,10 +92,11 @@ def prepare(history: pd.Series, *, kind: str, min_history_s: int, clip_spikes: b
         )
     if np.mean(~np.isnan(values)) < MIN_OBSERVED_FRACTION:
         raise ForecastError(f"{kind}: over half of the history is missing")
+    bound = bounds.from_history(values, step_s)  # before clipping: never tighter than what happened
     if clip_spikes:
         values = robust.clip_flash_crowds(values, step_s=step_s, start=start)
     offset = max(OFFSET_FRACTION * float(np.nanmean(values)), 1e-9)
-    return Prepared(values, pd.Timestamp(start), step_s, offset)
+    return Prepared(values, pd.Timestamp(start), step_s, offset, bound)
 
 
 def _step_s(index: pd.DatetimeIndex, kind: str) -> int:
@@ -127,16 +129,28 @@ class LogSpaceModel(FittedModel):
     """A fitted model that predicts a log-space centre ``mu``; quantiles come from residuals.
 
     Subclasses set ``kind`` and implement :meth:`centre`, :meth:`_params` and
-    :meth:`_from_params`; the base class does the rest of the contract.
+    :meth:`_from_params`; the base class does the rest of the contract, including the
+    plausibility bound (:mod:`predictor.forecasting.bounds`) on every prediction. ``bound`` is
+    ``None`` only for a model loaded from a state written before bounds existed; it then gets
+    the documented fallback on first use.
     """
 
     kind: ClassVar[str]
 
-    def __init__(self, *, end: pd.Timestamp, step_s: int, offset: float, residuals: ResidualQuantiles):
+    def __init__(
+        self,
+        *,
+        end: pd.Timestamp,
+        step_s: int,
+        offset: float,
+        residuals: ResidualQuantiles,
+        bound: bounds.PlausibilityBound | None = None,
+    ):
         self.end = end
         self.step_s = step_s
         self.offset = offset
         self.residuals = residuals
+        self.bound = bound
 
     @abstractmethod
     def centre(self, index: pd.DatetimeIndex, steps_ahead: np.ndarray) -> np.ndarray:
@@ -171,13 +185,24 @@ class LogSpaceModel(FittedModel):
         base = np.exp(mu)
         mean = np.maximum(base - self.offset, 0.0)
         levels = sorted(float(q) for q in quantiles)
-        if not levels:
-            return Forecast(index, mean, {}, self.kind)
-        bands = np.maximum.accumulate(
-            np.stack([base * np.exp(self.residuals.residual(q, horizon_s)) for q in levels]), axis=0
-        )
-        bands = np.maximum(bands - self.offset, 0.0)
-        return Forecast(index, mean, dict(zip(levels, bands, strict=True)), self.kind)
+        raw: dict[float, np.ndarray] = {}
+        if levels:
+            with np.errstate(over="ignore"):  # an overflow is inf, which the bound cuts
+                stacked = np.stack([base * np.exp(self.residuals.residual(q, horizon_s)) for q in levels])
+            bands = np.maximum(np.maximum.accumulate(stacked, axis=0) - self.offset, 0.0)
+            raw = dict(zip(levels, bands, strict=True))
+        mean, cut, clamps = bounds.apply(mean, raw, self.plausibility_bound(), self.offset, index)
+        return Forecast(index, mean, cut, self.kind, clamps)
+
+    def plausibility_bound(self) -> bounds.PlausibilityBound:
+        """The model's bound; for an old stored model without one, the documented fallback."""
+        if self.bound is None:
+            week = pd.date_range(self.end, periods=WEEK_S // self.step_s, freq=f"{self.step_s}s")
+            steps = np.arange(len(week))
+            with np.errstate(all="ignore"):
+                weekly_mean = np.exp(self.centre(week, steps)) - self.offset
+            self.bound = bounds.fallback(weekly_mean, self.offset)
+        return self.bound
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -185,6 +210,7 @@ class LogSpaceModel(FittedModel):
             "step_s": self.step_s,
             "offset": self.offset,
             "residuals": self.residuals.to_state(),
+            "bound": self.plausibility_bound().to_state(),
             "params": self._params(),
         }
 
@@ -196,6 +222,8 @@ class LogSpaceModel(FittedModel):
                 "step_s": int(state["step_s"]),
                 "offset": float(state["offset"]),
                 "residuals": ResidualQuantiles.from_state(state["residuals"]),
+                # States written before bounds existed have none: the fallback on first use.
+                "bound": bounds.PlausibilityBound.from_state(state["bound"]) if "bound" in state else None,
             }
             return cls._from_params(state["params"], **common)
         except (KeyError, TypeError, ValueError, IndexError) as e:

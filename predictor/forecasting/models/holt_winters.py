@@ -65,5 +65,6 @@ class HoltWinters(profile.ProfileForecaster):
             end=data.end,
             step_s=data.step_s,
             offset=data.offset,
+            bound=data.bound,
             residuals=residuals,
         )

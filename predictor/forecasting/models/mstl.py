@@ -68,5 +68,6 @@ class MSTL(profile.ProfileForecaster):
             end=data.end,
             step_s=data.step_s,
             offset=data.offset,
+            bound=data.bound,
             residuals=residuals,
         )

@@ -82,6 +82,7 @@ class SeasonalNaive(Forecaster):
             end=data.end,
             step_s=data.step_s,
             offset=data.offset,
+            bound=data.bound,
             residuals=ResidualQuantiles.from_residuals(residuals, np.zeros(len(residuals))),
         )
 

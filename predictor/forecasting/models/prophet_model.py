@@ -12,15 +12,17 @@ Two ways to run it:
   The benchmark compares against this. Prophet's interval is then not computed either: its
   one 80% band does not give p90/p95.
 
-Either way the quantiles come from the in-sample log residuals at the history's own step (one
-fit only: a default Prophet fit of four weeks at 5-minute steps takes ~2 s). The fitted model is stored with
-``prophet.serialize.model_to_json``.
+Each fit's CmdStan output goes to a temporary directory that is removed when the fit ends, so
+no file is left in the temporary folder. Either way the quantiles come from the in-sample log
+residuals at the history's own step (one fit only: a default Prophet fit of four weeks at
+5-minute steps takes ~2 s). The fitted model is stored with ``prophet.serialize.model_to_json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -42,9 +44,13 @@ CHANGEPOINT_PRIOR_SCALE = 0.01
 def _prophet_api() -> Any:
     """Import prophet with its and cmdstanpy's chatter silenced."""
     logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "Importing plotly failed"
+    import cmdstanpy.utils
     import prophet
     import prophet.serialize
 
+    # cmdstanpy sets its logger to DEBUG with an INFO handler on its first use, after any level
+    # set here; using it once now makes that happen first.
+    cmdstanpy.utils.get_logger()
     for name in ("cmdstanpy", "prophet"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return prophet
@@ -141,8 +147,10 @@ class Prophet(Forecaster):
             except (AttributeError, KeyError, ValueError, NotImplementedError) as e:
                 raise ForecastError(f"prophet: unknown holidays country {self.holidays_country!r}") from e
         try:
-            with _quiet():
-                model.fit(frame, seed=seed)
+            # CmdStan writes its CSV and console output per fit; in a directory of our own that
+            # goes when the fit is done, /tmp does not fill up over a daemon's life.
+            with _quiet(), tempfile.TemporaryDirectory(prefix="predictor-prophet-") as output_dir:
+                model.fit(frame, seed=seed, output_dir=output_dir)
         except (RuntimeError, ValueError) as e:
             raise ForecastError(f"prophet: fit failed: {e}") from e
         model.uncertainty_samples = 0  # our quantiles replace its intervals; sampling is slow
@@ -153,6 +161,7 @@ class Prophet(Forecaster):
             end=data.end,
             step_s=data.step_s,
             offset=data.offset,
+            bound=data.bound,
             residuals=ResidualQuantiles.from_residuals(np.array([]), np.array([])),
         )
         n = len(data.values)

@@ -196,3 +196,23 @@ def test_one_day_of_history_gets_the_documented_fallback_band() -> None:
     offset = model.offset  # type: ignore[attr-defined]
     ratio = (forecast.quantile(0.95) + offset) / (forecast.mean + offset)
     assert 1.3 < float(np.median(ratio)) <= 1.5
+
+
+def _temporary_files() -> set[str]:
+    import os
+    import tempfile
+
+    found = set()
+    for root, _, files in os.walk(tempfile.gettempdir()):
+        found.update(os.path.join(root, f) for f in files)
+    return found
+
+
+def test_prophet_leaves_no_temporary_files() -> None:
+    short = history().iloc[: 3 * DAY_S // STEP_S]
+    registry.make_forecaster("prophet").fit(short)  # the first fit imports prophet and cmdstanpy
+    before = _temporary_files()
+    registry.make_forecaster("prophet").fit(short)
+    registry.make_forecaster("prophet", library_defaults=True).fit(short)
+    left = {f for f in _temporary_files() - before if "prophet" in f or "cmdstan" in f or f.endswith(".csv")}
+    assert not left, sorted(left)[:5]

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from predictor.errors import ForecastError
-from predictor.forecasting import backtest, registry, selection
+from predictor.forecasting import backtest, combination, registry, selection
 from predictor.forecasting.base import DAY_S, DEFAULT_QUANTILES, WEEK_S, FittedModel, Forecast, Forecaster
 from predictor.forecasting.selection import FALLBACK, SelectionSettings
 from predictor.sources.synthetic import synthetic_trace
@@ -93,6 +93,8 @@ def fakes(**extra: Forecaster) -> dict[str, Forecaster]:
 
 
 def settings(*extra: str, **changes: Any) -> SelectionSettings:
+    """The fakes are not log-space models: they are compared one by one, not combined."""
+    changes.setdefault("ensemble", False)
     return SelectionSettings(candidates=(FALLBACK, "seasonal_naive_weekly", *extra), **changes)
 
 
@@ -281,3 +283,82 @@ def test_real_models_find_the_weekly_pattern():
     assert result.scores[result.kind].mase < result.scores[FALLBACK].mase
     forecast = result.model.predict(history.index[-1] + pd.Timedelta(seconds=STEP_S), 12)
     assert np.all(np.isfinite(forecast.mean))
+
+
+class StepClock:
+    """A fake timer that advances ``step`` seconds on every read."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_a_time_budget_skips_the_remaining_candidates_with_the_reason():
+    history = weekly_trace(23)
+    # Every read of the clock moves it 0.1 s: the fallback's backtest alone "takes" over 1 s.
+    result = selection.select_model(
+        history, settings=settings(budget_s=0.5), forecasters=fakes(), timer=StepClock(0.1)
+    )
+    assert result.budget_hit
+    assert result.kind == FALLBACK
+    weekly = result.scores["seasonal_naive_weekly"]
+    assert weekly.status == "skipped" and "budget of 0.5 s used up" in (weekly.error or "")
+    assert result.scores[FALLBACK].status == "ok"
+    unbounded = selection.select_model(
+        history, settings=settings(), forecasters=fakes(), timer=StepClock(0.1)
+    )
+    assert not unbounded.budget_hit and unbounded.kind == "seasonal_naive_weekly"
+
+
+def test_the_ensemble_combines_real_candidates_and_round_trips():
+    history = weekly_trace(21, seed=5)
+    result = selection.select_model(history, seed=0)
+    combined = result.scores[selection.ENSEMBLE]
+    assert combined.status == "ok" and np.isfinite(combined.mae)
+    members = [s for k, s in result.scores.items() if k != selection.ENSEMBLE and s.status == "ok"]
+    assert combined.mae <= max(s.mae for s in members)  # a weighted mean is never worse than the worst
+    fitted = combination.fit_combination(  # the refit the ranking would do if it won
+        _results(history),
+        selection.default_forecasters(SelectionSettings().candidates),
+        history,
+        0,
+        SelectionSettings().window(),
+        2.0,
+    )
+    assert fitted.kind == "ensemble"
+    state = fitted.to_state()
+    loaded = registry.fitted_model_class("ensemble").from_state(state)
+    start = history.index[-1] + pd.Timedelta(seconds=STEP_S)
+    np.testing.assert_allclose(fitted.predict(start, 24).mean, loaded.predict(start, 24).mean, rtol=1e-12)
+
+
+def _results(history: pd.Series) -> dict[str, backtest.BacktestResult]:
+    window = SelectionSettings().window()
+    at = backtest.origins(history, window, min_train_s=2 * DAY_S)
+    return {
+        kind: backtest.run(f, history, at, window, quantile=0.9, seed=0, timer=no_clock, keep_s=DAY_S)
+        for kind, f in selection.default_forecasters(SelectionSettings().candidates).items()
+    }
+
+
+def test_the_chosen_model_is_calibrated_on_its_backtest_residuals():
+    history = weekly_trace(21, seed=6)
+    result = selection.select_model(history, seed=0)
+    assert result.calibration.startswith("backtest residuals")
+    own = selection.select_model(history, settings=SelectionSettings(calibrate=False), seed=0)
+    assert own.calibration == "the model's own residuals"
+    start = history.index[-1] + pd.Timedelta(seconds=STEP_S)
+    a, b = result.model.predict(start, 288), own.model.predict(start, 288)
+    if result.kind == own.kind:
+        np.testing.assert_allclose(a.mean, b.mean)
+        assert (a.quantile(0.9) >= b.quantile(0.9) * (1 - 1e-9)).all()  # the wider of the two
+        assert (a.quantile(0.5) <= a.quantile(0.9)).all()
+
+
+def test_under_a_day_of_history_the_error_states_the_minimum():
+    short = weekly_trace(23).iloc[: 20 * 12]  # 20 hours
+    with pytest.raises(ForecastError, match=r"covers 20.0 h; forecasting needs at least 24 h \(1 day\)"):
+        selection.select_model(short)
