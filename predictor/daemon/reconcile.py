@@ -311,7 +311,10 @@ def _keep_the_books(
         return
     fixes: dict[str, str | None] = {}
     last_written = memory.applied if memory.applied is not None else memory.baseline
-    if so.capped_by_max(view, last_written):
+    capped = so.capped_by_max(view, last_written)
+    if view.min_replicas != last_written and not capped:
+        return  # someone else set minReplicaCount: the next patch records it as the baseline
+    if capped:
         fixes[so.APPLIED_ANNOTATION] = str(view.min_replicas)
         log.info(
             "maxReplicaCount %d caps the floor %d: recorded, the baseline stays %d",

@@ -90,3 +90,19 @@ def test_someone_elses_change_of_min_replicas_still_becomes_the_baseline(rig):
     decision = daemon.reconcile_all()[0]
     assert decision.baseline == floor + 2
     assert rig.kube.get_object("ScaledObject", NS, "chat")["spec"]["minReplicaCount"] >= floor + 2
+
+
+def test_an_object_replaced_without_predictors_notes_takes_its_new_min_replicas_as_the_baseline(rig):
+    """A GitOps tool that replaces the whole object (its notes gone, minReplicaCount 4 from Git):
+    that is someone else's change, and 4 is the new baseline, not predictor's remembered 2."""
+    daemon, _ = raised(rig)
+
+    def replace_from_git(obj: dict) -> None:
+        obj["metadata"]["annotations"] = {}
+        obj["spec"]["minReplicaCount"] = 4
+
+    edit(rig, replace_from_git)
+    rig.clock.set("08:31")
+    decision = daemon.reconcile_all()[0]
+    assert decision.baseline == 4
+    assert rig.so()["metadata"]["annotations"].get(BASELINE_ANNOTATION) in (None, "4")
