@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
+
 from predictor.actuation.scaledobject import COLD_START_LEARNED_ANNOTATION
 from predictor.config import Settings
 from tests.unit.daemon.conftest import NS, scaled_object
@@ -169,6 +171,11 @@ def test_a_flapping_pod_keeps_its_first_ready_and_restarts_and_long_waits_are_no
         f"uid-chat-restarted@{CREATED.isoformat()}",
         f"uid-chat-seen-late@{CREATED.isoformat()}",
     }
+    # So the night's floor stays at the baseline: a lead time of three days would have sized it on
+    # the largest need of the next three days.
+    rig.clock.set("03:00", rig.clock.moment + pd.Timedelta(days=1))  # the next night
+    daemon.retrain_all()
+    assert daemon.reconcile_all()[0].floor == 2
 
 
 def test_the_learned_cold_start_never_exceeds_learn_max_s(rig):

@@ -150,6 +150,6 @@ def test_sigterm_drops_the_queued_retrains_and_exits_at_once(rig, tmp_path):
         killer.join(timeout=60)
     took = time.monotonic() - sent[0]
     trained = len(list(stored.glob("*.model.json")))
-    assert took < 3, f"SIGTERM took {took:.1f} s"
+    assert took < 5, f"SIGTERM took {took:.1f} s"  # the grace period is 120 s
     assert trained <= 3, f"{trained} of 16 retrains ran after SIGTERM"  # the queue was dropped
     assert rig.kube.get_object("Lease", LEASE_NS, "predictor-leader")["spec"].get("holderIdentity") is None
