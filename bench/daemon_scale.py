@@ -4,7 +4,7 @@ Targets (issue "The daemon"): under 5 s per reconcile cycle for 500 targets; RSS
 with 200 trained targets.
 
 The fake API server runs in its own process (as a real API server would), seeded with the
-ScaledObjects over HTTP. The daemon is the real one (predictor.daemon.service.Daemon) with the
+ScaledObjects over HTTP. The daemon is the real one (predictor.daemon.jobs.Daemon) with the
 real Kubernetes adapter, in patch mode, on the built-in synthetic history.
 
     python bench/daemon_scale.py --out /tmp/daemon.md
@@ -82,13 +82,13 @@ class Clock:
 def build(url: str | None, count: int, state_dir: Path, clock: Clock, seeds: int):
     from prometheus_client import CollectorRegistry
 
-    from predictor.actuation.kubernetes import KubernetesClient
+    from predictor.actuation.cluster import Cluster
+    from predictor.daemon.jobs import Daemon
     from predictor.daemon.metrics import DaemonMetrics
-    from predictor.daemon.service import Daemon
     from predictor.forecasting.store import ModelStore
 
     s = settings(count, state_dir, seeds)
-    cluster = KubernetesClient(s.kubernetes, host=url) if url else None
+    cluster = Cluster.connect(s.kubernetes, host=url) if url else None
     return Daemon(
         s,
         cluster=cluster,
@@ -113,7 +113,7 @@ def reconcile_bench(count: int, cycles: int, state_dir: Path) -> dict:
         trainer = build(url, 10, state_dir / "train", clock, seeds=10)
         trainer.retrain_all()
         daemon = build(url, count, state_dir / "run", clock, seeds=10)
-        for i, rt in enumerate(daemon.targets.values()):
+        for i, rt in enumerate(daemon.targets.snapshot()):
             rt.artifact = trainer.targets[f"llm-{i % 10:03d}"].artifact
         timings = {}
         for label, hour in (
@@ -148,7 +148,7 @@ def memory_bench(count: int, state_dir: Path) -> dict:
     daemon = build(None, count, state_dir, clock, seeds=count)  # offline: training and memory only
     started = time.perf_counter()
     daemon.retrain_all()
-    trained = sum(rt.artifact is not None for rt in daemon.targets.values())
+    trained = sum(rt.artifact is not None for rt in daemon.targets.snapshot())
     elapsed = time.perf_counter() - started
     rss_kb = next(
         int(line.split()[1])

@@ -5,8 +5,12 @@ from __future__ import annotations
 from predictor.errors import ActuationError
 
 
-class ScaledObjectGone(ActuationError):
-    """The object no longer exists (404): the daemon drops the target."""
+class NotFound(ActuationError):
+    """The object does not exist (404)."""
+
+
+class ScaledObjectGone(NotFound):
+    """The ScaledObject no longer exists (404): the target waits for it to come back."""
 
 
 class ActuationForbidden(ActuationError):
@@ -22,7 +26,11 @@ class ActuationUnavailable(ActuationError):
 
 
 class ActuationConflict(ActuationError):
-    """Someone else kept changing the object (409) on every retry."""
+    """Someone else changed the object first (409), on every retry where there were retries."""
+
+
+class NotLeader(ActuationError):
+    """This replica stopped leading before a write: nothing was sent."""
 
 
 class UnsafeFloor(ActuationError):
@@ -37,6 +45,8 @@ def api_error(
     where = f"{name!r} in namespace {namespace}" if name else f"in namespace {namespace}"
     if status == 404 and resource == "scaledobjects.keda.sh" and name:
         return ScaledObjectGone(f"ScaledObject {namespace}/{name} is gone (404): {message}")
+    if status == 404:
+        return NotFound(f"{verb} {resource} {where}: not found (404): {message}")
     if status == 403:
         return ActuationForbidden(
             f"forbidden: the service account may not {verb} {resource} in namespace {namespace}; "
@@ -45,7 +55,7 @@ def api_error(
     if status in (400, 422):
         return ActuationRejected(f"the API server rejected {verb} {resource} {where}: {message}")
     if status == 409:
-        return ActuationConflict(f"{verb} {resource} {where}: conflict on every retry: {message}")
+        return ActuationConflict(f"{verb} {resource} {where}: conflict: {message}")
     if status == 429 or status >= 500:
         return ActuationUnavailable(f"{verb} {resource} {where}: HTTP {status} on every retry: {message}")
     return ActuationError(f"{verb} {resource} {where}: HTTP {status}: {message}")

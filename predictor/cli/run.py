@@ -1,33 +1,49 @@
-"""``predictor run``, ``predictor status`` and ``predictor release``: the daemon and its controls."""
+"""``predictor run``, ``predictor status`` and ``predictor release``: the daemon and its controls.
+
+Tables are laid out for 80 columns, kubectl style: short upper-case headers, columns separated by
+spaces, no box drawing, and the long text (reasons, errors) on lines of its own below the table.
+``--output wide`` adds columns; ``--output json`` prints one JSON document instead.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
 from predictor.actuation.errors import ScaledObjectGone
 from predictor.actuation.scaledobject import effective_baseline
-from predictor.cli.common import EXIT_FAILURE, console, err_console, parse_time, reported_errors
+from predictor.cli.common import EXIT_FAILURE, parse_time, print_json, reported_errors
 from predictor.config import load_settings
 from predictor.daemon import logs
-from predictor.daemon.app import build_app, run_forever, run_once
 from predictor.daemon.clock import ShiftedClock, SystemClock
-from predictor.daemon.status import read_status
-from predictor.daemon.target import Decision
+from predictor.daemon.reconcile import Decision
+from predictor.daemon.status import decision_json, read_status, target_status
+from predictor.daemon.wiring import build_app, run_forever, run_once
 from predictor.errors import ConfigError, PredictorError
 
 ConfigOption = Annotated[Path | None, typer.Option(help="Config file (default $PREDICTOR_CONFIG).")]
 
 
+class Output(StrEnum):
+    table = "table"
+    wide = "wide"
+    json = "json"
+
+
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="table (80 columns), wide (more columns) or json.")
+]
+
+
 def run(
     config: ConfigOption = None,
     once: Annotated[
-        bool, typer.Option(help="One retrain and one reconcile, print the decisions as a table, and exit.")
+        bool, typer.Option(help="One retrain and one reconcile, print the decisions, and exit.")
     ] = False,
     clock_start: Annotated[
         str | None, typer.Option(help="Run as if now were this time (UTC); for tests, demos and replays.")
@@ -35,15 +51,19 @@ def run(
     clock_speed: Annotated[
         float, typer.Option(help="With --clock-start: simulated seconds per real second.")
     ] = 1.0,
+    output: OutputOption = Output.table,
 ) -> None:
     """Run the daemon: retrain on a schedule, reconcile the floors, serve /metrics, /healthz, /readyz.
 
-    SIGTERM finishes the running cycle and exits; nothing is left half-written.
+    SIGTERM drops queued work, lets the running step finish and exits; nothing is left half-written.
+    With --once the exit code is 1 when a reconcile failed or every retrain failed.
     """
     with reported_errors():
         settings = load_settings(config)
-        if not settings.targets:
+        if not settings.targets and not settings.kubernetes.namespaces:
             raise ConfigError(f"{config or '(defaults)'}: no targets configured; nothing to run")
+        if clock_speed <= 0:
+            raise ConfigError(f"--clock-speed: must be above 0, got {clock_speed:g}")
         logs.configure(settings.server.log_format, settings.server.log_level)
         clock = ShiftedClock(parse_time(clock_start), clock_speed) if clock_start else SystemClock()
         app = build_app(settings, clock=clock)
@@ -51,43 +71,74 @@ def run(
             run_forever(app)
             return
         try:
-            decisions = run_once(app)
+            result = run_once(app)
         finally:
             app.close()
-        console.print(decisions_table(decisions, f"Decisions at {clock.now():%Y-%m-%d %H:%M} UTC"))
-        if any(d.action == "failed" for d in decisions):
+        at = clock.now()
+        if output is Output.json:
+            print_json(
+                {
+                    "at": at.isoformat(),
+                    "decisions": [decision_json(d) for d in result.decisions],
+                    "retrained": result.retrained,
+                    "retrain_failures": result.failed,
+                }
+            )
+        else:
+            print(f"Decisions at {at:%Y-%m-%d %H:%M} UTC")
+            print(decisions_table(result.decisions, wide=output is Output.wide))
+        if result.every_retrain_failed:
+            failures = "; ".join(f"{name}: {why}" for name, why in sorted(result.failed.items()))
+            sys.stderr.write(f"error: every retrain failed, no target has a new model: {failures}\n")
+            raise typer.Exit(EXIT_FAILURE)
+        if any(d.action == "failed" for d in result.decisions):
             raise typer.Exit(EXIT_FAILURE)
 
 
-def decisions_table(decisions: list[Decision], title: str) -> Group:
-    """A compact table of the decisions, then each one's reason on its own line."""
-    table = Table(title=title, title_justify="left")
-    for column in ("target", "mode", "state", "model", "baseline", "floor", "action", "next change"):
-        table.add_column(column, no_wrap=column in {"target", "floor"}, overflow="fold")
+def decisions_table(decisions: Sequence[Decision], *, wide: bool = False) -> str:
+    """The decisions as a table, then each one's reason (and any clamp) on its own line."""
+    headers = ["TARGET", "MODE", "STATE", "FLOOR", "ACTION", "NEXT"]
+    if wide:
+        headers[3:3] = ["MODEL", "BASE"]
+    rows = []
     for d in decisions:
-        floor = (
-            _n(d.current) if d.floor is None or d.current == d.floor else f"{_n(d.current)} → {_n(d.floor)}"
-        )
-        table.add_row(
-            d.target, d.mode, d.state, d.model or "-", _n(d.baseline), floor, d.action, d.next_change or "-"
-        )
-    reasons = Text()
-    for d in decisions:
-        reasons.append(f"{d.target}: ", style="bold")
-        reasons.append(f"{d.reason}\n")
-    return Group(table, reasons)
+        row = [d.target, d.mode, d.state, _floor(d), d.action, d.next_change or "-"]
+        if wide:
+            row[3:3] = [d.model or "-", _n(d.baseline)]
+        rows.append(row)
+    notes = [f"{d.target}: {d.reason}" for d in decisions]
+    notes += [f"{d.target}: {clamp}" for d in decisions for clamp in d.clamps]
+    return layout(headers, rows, notes)
+
+
+def layout(headers: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()) -> str:
+    """Columns padded to their widest cell, two spaces apart; ``notes`` below, one a line."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines)
+
+
+def _floor(d: Decision) -> str:
+    if d.floor is None or d.current == d.floor:
+        return _n(d.current)
+    return f"{_n(d.current)}→{_n(d.floor)}"
 
 
 def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def status(config: ConfigOption = None) -> None:
-    """A table of the managed targets: baseline, current floor, next planned change, state, model, last error.
+def status(config: ConfigOption = None, output: OutputOption = Output.table) -> None:
+    """The managed targets (configured and discovered): state, floor now, planned floor, next change.
 
-    Reads each ScaledObject and the stored models now, and plans as the daemon would without
-    changing anything; the daemon's own view (state, last error) comes from the status file it
-    writes in the state directory after every cycle.
+    Reads each ScaledObject and the stored models and memory now, and plans as the daemon would
+    without changing anything; the daemon's own view (state, last error, next retrain) comes from
+    the status file it writes in the state directory after every cycle.
     """
     with reported_errors():
         settings = load_settings(config)
@@ -95,46 +146,40 @@ def status(config: ConfigOption = None) -> None:
         written = read_status(settings.state_dir) or {}
         seen_by_daemon = written.get("targets", {})
         try:
-            app.daemon.load_models()
-            for rt in app.daemon.targets.values():
-                # Plan on the applied minReplicaCount, as in patch mode; read-only means nothing is sent.
-                policy = rt.settings.policy.model_copy(update={"actuation_mode": "patch"})
-                rt.settings = rt.settings.model_copy(update={"policy": policy})
+            app.daemon.discover()
+            app.daemon.restore()
             decisions = app.daemon.reconcile_all(write_status=False)
+            targets = {rt.name: rt for rt in app.daemon.targets.snapshot()}
         finally:
             app.close()
-        table = Table(title=f"Managed targets (state in {settings.state_dir})", title_justify="left")
-        columns = (
-            "target",
-            "baseline",
-            "floor now",
-            "planned",
-            "next change",
-            "state",
-            "model",
-            "last error",
-        )
-        for column in columns:
-            table.add_column(column, no_wrap=column == "target")
+        rows, notes, documents = [], [], []
         for d in decisions:
             seen = seen_by_daemon.get(d.target, {})
-            error = seen.get("last_error") or (d.reason if d.action == "failed" else "")
-            table.add_row(
-                d.target,
-                _n(d.baseline),
-                _n(d.current),
-                _n(d.floor),
-                d.next_change or "-",
-                seen.get("state", d.state),
-                d.model or "-",
-                error,
-            )
-        console.print(table)
-        if written:
-            console.print(f"daemon status written at {written.get('written_at')}")
+            rt = targets.get(d.target)
+            here = target_status(rt, d) if rt is not None else {}
+            state = seen.get("state", d.state)
+            error = seen.get("last_error") or (d.reason if d.action == "failed" else None)
+            documents.append({**here, "state": state, "last_error": error, "daemon": seen or None})
+            row = [d.target, state, _n(d.current), _n(d.floor), d.next_change or "-", d.model or "-"]
+            if output is Output.wide:
+                origin = rt.origin if rt is not None else "-"
+                row += [d.mode, origin, _n(d.baseline), seen.get("next_retrain_at") or "-"]
+            rows.append(row)
+            if error:
+                notes.append(f"{d.target}: {error}")
+            notes += [f"{d.target}: {clamp}" for clamp in d.clamps]
+        if output is Output.json:
+            print_json({"daemon_status_written_at": written.get("written_at"), "targets": documents})
         else:
-            err_console.print(
-                f"no daemon status in {settings.state_dir}: is the daemon running with this state_dir?"
+            headers = ["TARGET", "STATE", "FLOOR", "PLANNED", "NEXT CHANGE", "MODEL"]
+            if output is Output.wide:
+                headers += ["MODE", "ORIGIN", "BASE", "NEXT RETRAIN"]
+            print(layout(headers, rows, notes))
+            if written:
+                print(f"\ndaemon status written at {written.get('written_at')}")
+        if not written:
+            sys.stderr.write(
+                f"no daemon status in {settings.state_dir}: is the daemon running with this state_dir?\n"
             )
 
 
@@ -144,40 +189,44 @@ def release(
         bool, typer.Option("--yes", help="Apply; without it, only show what would change.")
     ] = False,
 ) -> None:
-    """Restore every managed ScaledObject to its baseline and remove predictor's annotations (uninstall)."""
+    """Restore every managed ScaledObject (configured and discovered) to its baseline and remove
+    predictor's own annotations, never your declarations (for an uninstall)."""
     with reported_errors():
         settings = load_settings(config)
         if settings.kubernetes.mode == "offline":
             raise ConfigError("kubernetes.mode is offline: there is no cluster to release")
         app = build_app(settings, read_only=True)
         assert app.cluster is not None
-        table = Table(
-            title="Release" + ("" if yes else " (dry run: add --yes to apply)"), title_justify="left"
-        )
-        for column in ("ScaledObject", "minReplicaCount", "baseline", "action"):
-            table.add_column(column)
+        rows, notes = [], []
         failed = False
         try:
-            for rt in app.daemon.targets.values():
+            app.daemon.discover()
+            app.daemon.restore()
+            objects = app.cluster.scaled_objects
+            for rt in app.daemon.targets.snapshot():
+                ref = str(rt.ref)
                 try:
-                    view = app.cluster.get(rt.ref)
+                    view = objects.get(rt.ref)
                     if not view.managed:
-                        table.add_row(str(rt.ref), str(view.min_replicas), "-", "not managed by predictor")
+                        rows.append([ref, str(view.min_replicas), "-", "not managed by predictor"])
                         continue
-                    baseline = effective_baseline(view)
+                    baseline = effective_baseline(view, rt.memory)
                     if not yes:
-                        action = "would restore the baseline and remove the annotations"
-                        table.add_row(str(rt.ref), str(view.min_replicas), str(baseline), action)
+                        rows.append([ref, str(view.min_replicas), str(baseline), "would restore"])
                         continue
-                    result = app.cluster.restore_baseline(rt.ref)
-                    table.add_row(str(rt.ref), str(view.min_replicas), str(baseline), result.outcome)
+                    result = objects.restore_baseline(rt.ref, remembered=rt.memory)
+                    rows.append([ref, str(view.min_replicas), str(baseline), result.outcome])
                 except ScaledObjectGone:
-                    table.add_row(str(rt.ref), "-", "-", "gone")
+                    rows.append([ref, "-", "-", "gone"])
                 except PredictorError as e:
                     failed = True
-                    table.add_row(str(rt.ref), "-", "-", f"[red]failed[/red]: {e}")
+                    rows.append([ref, "-", "-", "failed"])
+                    notes.append(f"{ref}: {e}")
         finally:
             app.close()
-        console.print(table)
+        if not yes and any(row[3] == "would restore" for row in rows):
+            notes.append("would restore: minReplicaCount back to the baseline; predictor's annotations go")
+        print("Release" + ("" if yes else " (dry run: add --yes to apply)"))
+        print(layout(["SCALEDOBJECT", "MIN", "BASELINE", "ACTION"], rows, notes))
         if failed:
             raise typer.Exit(EXIT_FAILURE)

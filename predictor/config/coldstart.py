@@ -33,6 +33,12 @@ class ColdStartSettings(BaseModel):
     learn_min_samples: int = Field(
         5, ge=1, description="Observed start-ups needed before the learned value replaces the configured one."
     )
+    learn_max_s: float = Field(
+        3_600,
+        gt=0,
+        description="Longest start-up believed, seconds: a pod that took longer is not counted (its "
+        "readiness history is taken for a flap), and the learned cold start never exceeds it.",
+    )
 
     @model_validator(mode="before")
     @classmethod

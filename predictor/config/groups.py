@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 
 FROZEN = ConfigDict(frozen=True, extra="forbid")  # every settings model: immutable, no unknown keys
 
@@ -86,14 +87,35 @@ class KubernetesSettings(BaseModel):
 
 
 class ScheduleSettings(BaseModel):
-    """How often the daemon retrains models and reconciles floors."""
+    """How often the daemon retrains models and reconciles floors, and how long work may take.
+
+    A target is retrained ``retrain_interval_s`` plus a random delay of up to ``retrain_jitter_s``
+    after the end of the data its model saw (drawn afresh for every retrain, so delays never add
+    up); a failed or abandoned retrain is retried after ``retrain_retry_s``, doubling up to
+    ``retrain_retry_max_s``. The age limit of a model (``policy.max_forecast_age_s``) must exceed
+    ``retrain_interval_s + retrain_jitter_s + retrain_timeout_s``: checked at load.
+    """
 
     model_config = FROZEN
 
     retrain_interval_s: int = Field(
-        21_600, ge=60, description="Interval between retrains of one target, seconds."
+        10_800, ge=60, description="Interval between retrains of one target, seconds."
     )
-    retrain_jitter_s: int = Field(300, ge=0, description="Random delay added to each retrain, seconds.")
+    retrain_jitter_s: int = Field(
+        300, ge=0, description="Largest random delay added to each retrain, seconds."
+    )
+    retrain_timeout_s: int = Field(
+        900,
+        ge=1,
+        description="Longest one retrain (history read and fit) may take; past it the retrain is "
+        "abandoned, counted as failed and retried, seconds.",
+    )
+    retrain_retry_s: int = Field(
+        60, ge=1, description="Wait before retrying a failed retrain; doubles after each failure, s."
+    )
+    retrain_retry_max_s: int = Field(
+        1_800, ge=1, description="Longest wait between two retries of a failing retrain, seconds."
+    )
     reconcile_interval_s: float = Field(60, ge=1, description="Interval between reconcile cycles, seconds.")
     discovery_interval_s: float = Field(
         300,
@@ -103,8 +125,45 @@ class ScheduleSettings(BaseModel):
     observe_interval_s: float = Field(
         300,
         ge=1,
-        description="Interval between reads of the latest actuals for the live forecast error, seconds.",
+        description="Interval between reads of the latest actuals (live forecast error) and of pod "
+        "start-ups (learned cold start), seconds.",
     )
+    liveness_timeout_s: float = Field(
+        600,
+        gt=0,
+        description="/healthz fails once no reconcile cycle has completed for this long, seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScheduleSettings:
+        if self.retrain_retry_max_s < self.retrain_retry_s:
+            raise PydanticCustomError(
+                "retry_order",
+                "retrain_retry_max_s ({high} s) must be at least retrain_retry_s ({low} s)",
+                {
+                    "high": self.retrain_retry_max_s,
+                    "low": self.retrain_retry_s,
+                    "field": "retrain_retry_max_s",
+                },
+            )
+        if self.liveness_timeout_s <= self.reconcile_interval_s:
+            raise PydanticCustomError(
+                "liveness_too_short",
+                "liveness_timeout_s ({live:g} s) must exceed reconcile_interval_s ({every:g} s), or a "
+                "healthy daemon would fail its liveness probe between two cycles",
+                {
+                    "live": self.liveness_timeout_s,
+                    "every": self.reconcile_interval_s,
+                    "field": "liveness_timeout_s",
+                },
+            )
+        return self
+
+    @property
+    def longest_retrain_gap_s(self) -> int:
+        """The oldest a model gets before its retrain has run, when every retrain succeeds: the
+        interval, the largest jitter and the longest a retrain may take, seconds."""
+        return self.retrain_interval_s + self.retrain_jitter_s + self.retrain_timeout_s
 
 
 class PolicySettings(BaseModel):

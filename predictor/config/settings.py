@@ -109,6 +109,36 @@ class Settings(BaseSettings):
         check_event_lists(self.events, self.targets)
         return self
 
+    @model_validator(mode="after")
+    def _age_limit_covers_a_retrain(self) -> Settings:
+        """Every model must be retrained before it ages out: the age limit must exceed the retrain
+        interval, its largest jitter and the longest a retrain may take."""
+        gap = self.schedule.longest_retrain_gap_s
+        policies: list[tuple[tuple[str | int, ...], PolicySettings]] = [
+            (("policy", "max_forecast_age_s"), self.policy)
+        ]
+        policies += [
+            (("targets", i, "policy", "max_forecast_age_s"), t.policy) for i, t in enumerate(self.targets)
+        ]
+        for path, policy in policies:
+            if policy.max_forecast_age_s <= gap:
+                s = self.schedule
+                raise PydanticCustomError(
+                    "age_limit_too_short",
+                    "{age} s must exceed schedule.retrain_interval_s + retrain_jitter_s + "
+                    "retrain_timeout_s ({interval} + {jitter} + {timeout} = {gap} s), or models age "
+                    "out before they are retrained; raise it or retrain more often",
+                    {
+                        "age": policy.max_forecast_age_s,
+                        "interval": s.retrain_interval_s,
+                        "jitter": s.retrain_jitter_s,
+                        "timeout": s.retrain_timeout_s,
+                        "gap": gap,
+                        "path": path,
+                    },
+                )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _resolve_targets(cls, data: Any) -> Any:

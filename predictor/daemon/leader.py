@@ -1,31 +1,36 @@
 """Leader election on a coordination.k8s.io/v1 Lease, so several replicas can run and only one patches.
 
 The semantics are client-go's (``k8s.io/client-go/tools/leaderelection``), written for a periodic
-job instead of a goroutine, with an injected clock and a release. One :meth:`LeaderElector.tick`
+job instead of a goroutine, with injected clocks and a release. One :meth:`LeaderElector.tick`
 reads the Lease and then:
 
 - creates it, holding it, when it does not exist;
-- takes it when nobody holds it, or its holder's claim has lapsed (``renewTime`` plus the Lease's
-  ``leaseDurationSeconds`` is in the past by our clock), or we hold it already (a renew);
+- takes it when nobody holds it, or its holder's claim has lapsed, or we hold it already (a renew);
 - otherwise leaves it alone: a live Lease is never taken from another replica.
+
+A claim lapses on **locally observed time**, as in client-go: the moment this replica last saw
+the Lease record change (a new holder, renew or transition), plus the Lease's
+``leaseDurationSeconds``, by our own monotonic clock. The holder's ``renewTime`` is written for
+people and other tools but never compared with our clock, so clock skew between the replicas
+does not matter: a follower takes over one lease duration after it last saw a renew (plus up to
+one tick), whatever the clocks say.
 
 Every write carries the resourceVersion read, so when two replicas race, the API server lets one
 through and answers 409 to the other, which stays a follower for this tick. Any ActuationError
 during a tick (409, 403, 5xx, timeouts) makes us a follower at once. A leader also stops leading on
 its own once its last successful renew is older than ``lease_duration_s * 2/3`` (the renew
-deadline), even if no tick ran since: it must stop acting well before the others may take over,
-which is one lease duration after that renew.
+deadline) by its monotonic clock, even if no tick ran since: it stops acting well before another
+replica may take over, one lease duration after it last saw that renew. Callers check
+:attr:`is_leader` right before every write (the ScaledObject client does so inside its 409 loop).
 
-The expiry is judged on the renew time written in the Lease by the holder's clock against ours, so
-the replicas' clocks must agree to well within a third of the lease duration (NTP does far better).
-
-The kubernetes adapter (:class:`predictor.actuation.kubernetes.KubernetesClient`) is the production
-client; anything with the three Lease calls of :class:`LeaseClient` will do.
+The Lease client (:class:`predictor.actuation.lease_client.LeaseClient`) is the production client;
+anything with the three Lease calls of :class:`LeaseApi` will do.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -34,8 +39,8 @@ from predictor.actuation.lease import LeaseRecord
 from predictor.errors import ActuationError
 
 
-class LeaseClient(Protocol):
-    """The Lease calls leader election needs (see :class:`~predictor.actuation.kubernetes.KubernetesClient`).
+class LeaseApi(Protocol):
+    """The Lease calls leader election needs (see :class:`~predictor.actuation.lease_client.LeaseClient`).
 
     ``create_lease`` and ``update_lease`` raise ActuationConflict on 409 (the Lease exists already, or
     changed since ``resource_version``); every failure is an ActuationError.
@@ -55,22 +60,25 @@ class LeaderElector:
 
     Call :meth:`tick` every :attr:`tick_interval_s` seconds (a third of the lease duration), check
     :attr:`is_leader` right before acting, and call :meth:`release` on shutdown. ``clock`` returns the
-    current tz-aware time and is the only source of time. ``on_change(True)`` is called when we start
-    leading, ``on_change(False)`` when we stop (from :meth:`tick` or :meth:`release`, on the calling
-    thread; an exception in it propagates to that caller, after the state has changed).
+    current tz-aware time, written into the Lease; ``monotonic`` returns seconds on a clock that
+    only moves forward (default :func:`time.monotonic`) and decides every expiry.
+    ``on_change(True)`` is called when we start leading, ``on_change(False)`` when we stop (from
+    :meth:`tick` or :meth:`release`, on the calling thread; an exception in it propagates to that
+    caller, after the state has changed).
     ``lease_duration_s`` (whole seconds, as the Lease stores it) is how long our claim is valid after
     each renew, and how long we wait on a Lease that declares no duration.
     """
 
     def __init__(
         self,
-        client: LeaseClient,
+        client: LeaseApi,
         *,
         namespace: str,
         name: str,
         identity: str,
         lease_duration_s: int,
         clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         if not identity:
@@ -88,9 +96,10 @@ class LeaderElector:
         self.renew_deadline = timedelta(seconds=lease_duration_s * 2 / 3)
         self.observed: LeaseRecord | None = None  # the Lease as last read or written (who leads)
         self.last_error: ActuationError | None = None  # why the last tick or release failed, for logs
-        self._client, self._clock, self._on_change = client, clock, on_change
+        self._client, self._clock, self._monotonic, self._on_change = client, clock, monotonic, on_change
         self._lock = threading.Lock()  # one tick or release at a time
-        self._leading_until: datetime | None = None  # last successful renew + renew deadline
+        self._observed_at: float | None = None  # our monotonic time when the record last changed
+        self._leading_until: float | None = None  # last successful renew + renew deadline (monotonic)
         self._reported = False  # the state on_change last announced
         self._released = False
 
@@ -106,7 +115,7 @@ class LeaderElector:
         """Whether we lead now: the last tick took or renewed the Lease, and that renew is younger
         than the renew deadline by the clock (so a stalled tick loop stops a leader on its own)."""
         until = self._leading_until
-        return until is not None and self._clock() < until
+        return until is not None and self._monotonic() < until
 
     def tick(self) -> bool:
         """One attempt to acquire or renew the Lease; returns :attr:`is_leader` afterwards.
@@ -117,14 +126,15 @@ class LeaderElector:
         with self._lock:
             if self._released:
                 return False
-            now = self._clock()
+            started = self._monotonic()
             self._report()  # the renew deadline may have passed since the last tick
             try:
-                won = self._acquire_or_renew(now)
+                won = self._acquire_or_renew(self._clock())
                 self.last_error = None
             except ActuationError as error:
                 won, self.last_error = False, error
-            self._leading_until = now + self.renew_deadline if won else None
+            # Counted from before the read: the renew may have landed at any moment after it.
+            self._leading_until = started + self.renew_deadline.total_seconds() if won else None
             return self._report()
 
     def release(self) -> bool:
@@ -165,18 +175,24 @@ class LeaderElector:
     def _acquire_or_renew(self, now: datetime) -> bool:
         current = self._client.get_lease(self.namespace, self.name)
         if current is None:
-            self.observed = self._client.create_lease(self.namespace, self.name, self._claim(None, now))
+            created = self._client.create_lease(self.namespace, self.name, self._claim(None, now))
+            self._observe(created)
             return True
-        self.observed = current
+        self._observe(current)
         if current.holder_identity not in (None, self.identity):
-            expires = current.expires_at(self.lease_duration_s)
-            if expires is not None and now < expires:
-                return False  # someone else's live claim
+            assert self._observed_at is not None  # set by _observe
+            duration = current.lease_duration_s or self.lease_duration_s
+            if self._monotonic() < self._observed_at + duration:
+                return False  # someone else's claim, renewed less than a lease duration ago as we saw it
         claim = self._claim(current, now)
-        self.observed = self._client.update_lease(
-            self.namespace, self.name, claim, _resource_version(current)
-        )
+        self._observe(self._client.update_lease(self.namespace, self.name, claim, _resource_version(current)))
         return True
+
+    def _observe(self, record: LeaseRecord) -> None:
+        """Remember ``record``, and when (by our clock) it last changed."""
+        if self.observed is None or _record(self.observed) != _record(record) or self._observed_at is None:
+            self._observed_at = self._monotonic()
+        self.observed = record
 
     def _claim(self, current: LeaseRecord | None, now: datetime) -> LeaseRecord:
         """Our record: a renew keeps the acquire time and the transition count; a take-over starts
@@ -202,6 +218,17 @@ class LeaderElector:
             if self._on_change is not None:
                 self._on_change(leading)
         return leading
+
+
+def _record(record: LeaseRecord) -> tuple[object, ...]:
+    """What a change of the Lease is judged on (client-go compares the whole record)."""
+    return (
+        record.holder_identity,
+        record.lease_duration_s,
+        record.acquire_time,
+        record.renew_time,
+        record.lease_transitions,
+    )
 
 
 def _resource_version(record: LeaseRecord) -> str:

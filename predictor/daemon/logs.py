@@ -45,5 +45,10 @@ def configure(log_format: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # APScheduler logs every job run at INFO; keep its warnings and errors only.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler logs every job run at INFO, and at WARNING every tick skipped while the last one
+    # still runs (the retrain tick, by design); our jobs log their own failures. Keep its errors
+    # only, in the same format.
+    scheduler = logging.getLogger("apscheduler")
+    scheduler.handlers[:] = [handler]
+    scheduler.setLevel(logging.ERROR)
+    scheduler.propagate = False

@@ -1,22 +1,34 @@
 """The daemon's Prometheus metrics, on a registry passed in (tests give their own).
 
-Per target (label ``target``): the forecast (mean and the sizing quantile, req/s), the
-recommended floor, the applied floor, the baseline, the lead time, the chosen model and its
-backtest score, the live forecast error, the state, the training duration, and errors by kind.
+Per target (label ``target``): the forecast (mean and the sizing quantile, req/s) and whether it
+was clamped to its plausibility bound, the recommended floor, the applied floor, the baseline,
+the lead time, the chosen model and its backtest score, the live forecast error, the state, the
+model's age, the training duration, consecutive retrain failures, and errors by kind.
 ``predictor_recommended_min_replicas`` (labels ``namespace``, ``scaledobject``) is the metric a
 KEDA trigger or ``scalingModifiers`` formula reads in ``metric`` mode.
+
+Every per-target series is set through :meth:`DaemonMetrics.of`, which remembers it, so that
+:meth:`DaemonMetrics.forget` removes all of a target's series when the target goes (an opt-out,
+a deleted ScaledObject): no gauge stays frozen at its last value.
 """
 
 from __future__ import annotations
 
+import threading
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-STATES = ("healthy", "stale", "fallback", "paused", "gone")
+# no-model: no usable model yet, the floor is held as it stands (see predictor.daemon.reconcile).
+STATES = ("healthy", "stale", "no-model", "fallback", "paused", "gone")
+M = TypeVar("M", Gauge, Counter)
 
 
 class DaemonMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         t = ["target"]
+        self._series: dict[str, set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
+        self._lock = threading.Lock()
         self.forecast_mean = Gauge(
             "predictor_forecast_mean_rps", "Forecast mean request rate now, req/s.", t, registry=registry
         )
@@ -24,6 +36,12 @@ class DaemonMetrics:
             "predictor_forecast_quantile_rps",
             "Forecast of the sizing quantile now, req/s.",
             [*t, "quantile"],
+            registry=registry,
+        )
+        self.forecast_clamped = Gauge(
+            "predictor_forecast_clamped",
+            "1 when the last forecast was cut to its plausibility bound (see the target's status).",
+            t,
             registry=registry,
         )
         self.floor_recommended = Gauge(
@@ -71,12 +89,21 @@ class DaemonMetrics:
             t,
             registry=registry,
         )
+        self.retrain_failures = Gauge(
+            "predictor_retrain_consecutive_failures",
+            "Retrains of the target that failed in a row (0 after a success).",
+            t,
+            registry=registry,
+        )
         self.model_age = Gauge(
-            "predictor_model_age_seconds", "Age of the model in use, seconds.", t, registry=registry
+            "predictor_model_age_seconds",
+            "Age of the model in use: now minus the end of the data it saw, seconds.",
+            t,
+            registry=registry,
         )
         self.errors = Counter(
             "predictor_errors",
-            "Errors by kind (source, forecast, actuation, ...).",
+            "Errors by kind (source, forecast, actuation, event, internal).",
             [*t, "kind"],
             registry=registry,
         )
@@ -93,6 +120,9 @@ class DaemonMetrics:
             registry=registry,
         )
         self.leader = Gauge("predictor_is_leader", "1 while this replica holds the Lease.", registry=registry)
+        self.targets = Gauge(
+            "predictor_targets", "Targets managed, by origin.", ["origin"], registry=registry
+        )
         self.reconcile_duration = Gauge(
             "predictor_reconcile_duration_seconds",
             "Duration of the last reconcile cycle, seconds.",
@@ -100,18 +130,46 @@ class DaemonMetrics:
         )
         self.last_reconcile = Gauge(
             "predictor_last_reconcile_timestamp_seconds",
-            "Unix time of the last reconcile cycle.",
+            "Unix time (of the daemon's clock) of the last reconcile cycle.",
             registry=registry,
         )
 
+    def of(self, metric: M, target: str, *labels: str) -> M:
+        """``metric`` for ``target`` (and any further label values), remembered for :meth:`forget`."""
+        with self._lock:
+            self._series.setdefault(target, set()).add((metric, (target, *labels)))
+        return metric.labels(target, *labels)  # type: ignore[return-value]
+
+    def published(self, target: str, namespace: str, scaled_object: str) -> Gauge:
+        """The metric-mode floor of ``target``'s ScaledObject, remembered for :meth:`forget`."""
+        with self._lock:
+            self._series.setdefault(target, set()).add(
+                (self.recommended_min_replicas, (namespace, scaled_object))
+            )
+        return self.recommended_min_replicas.labels(namespace, scaled_object)  # type: ignore[return-value]
+
+    def drop(self, metric: Gauge | Counter, target: str, *labels: str) -> None:
+        """Remove one series (e.g. the lead time under a source no longer in use)."""
+        values = (target, *labels)
+        with self._lock:
+            self._series.get(target, set()).discard((metric, values))
+        metric.remove(*values)  # a series never set is no error
+
+    def forget(self, target: str) -> None:
+        """Remove every series of ``target``."""
+        with self._lock:
+            series = self._series.pop(target, set())
+        for metric, values in series:
+            metric.remove(*values)
+
     def set_state(self, target: str, state: str) -> None:
         for candidate in STATES:
-            self.state.labels(target, candidate).set(1.0 if candidate == state else 0.0)
+            self.of(self.state, target, candidate).set(1.0 if candidate == state else 0.0)
 
     def set_model(self, target: str, kind: str, scores: dict[str, float]) -> None:
         for name in scores:
-            self.model.labels(target, name).set(1.0 if name == kind else 0.0)
+            self.of(self.model, target, name).set(1.0 if name == kind else 0.0)
         if kind not in scores:
-            self.model.labels(target, kind).set(1.0)
+            self.of(self.model, target, kind).set(1.0)
         for name, mase in scores.items():
-            self.model_mase.labels(target, name).set(mase)
+            self.of(self.model_mase, target, name).set(mase)

@@ -1,57 +1,78 @@
 """The daemon's last decisions on disk (``state_dir/status.json``), for `predictor status`.
 
-Written atomically after every reconcile cycle (a temporary file, then ``os.replace``), so a
-reader never sees half a file and a SIGTERM never leaves one.
+Written atomically after every reconcile cycle, so a reader never sees half a file. Per target:
+the last decision, its state, origin (config or discovered), last error, model and the end of its
+data, what the model was trained on that the config no longer asks for, the next retrain and the
+failures in a row, the cold start in use, and any clamp of the last forecast.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from predictor.daemon.target import Decision, TargetRuntime
+from predictor.daemon.persist import write_atomically
+from predictor.daemon.reconcile import Decision
+from predictor.daemon.state import TargetState
 
 STATUS_FILE = "status.json"
 
 
+def decision_json(d: Decision) -> dict[str, Any]:
+    """One decision as JSON: ``floor`` is the floor in force when the cycle began, ``planned`` the
+    floor after it (applied in patch mode, published in metric mode, logged in dry-run)."""
+    return {
+        "target": d.target,
+        "mode": d.mode,
+        "state": d.state,
+        "model": d.model,
+        "baseline": d.baseline,
+        "floor": d.current,
+        "planned": d.floor,
+        "action": d.action,
+        "reason": d.reason,
+        "next_change": d.next_change,
+        "clamps": list(d.clamps),
+    }
+
+
+def target_status(rt: TargetState, decision: Decision | None) -> dict[str, Any]:
+    """What the status file says about one target."""
+    timer = rt.retrain
+    return {
+        **(decision_json(decision) if decision is not None else {"target": rt.name}),
+        "state": rt.state,
+        "origin": rt.origin,
+        "last_error": rt.last_error,
+        "trained_at": rt.artifact.trained_at.isoformat() if rt.artifact is not None else None,
+        "stale_inputs": rt.stale_inputs(),
+        "next_retrain_at": timer.due_at.isoformat() if timer.due_at is not None else None,
+        "retrain_failures": timer.failures,
+        "cold_start_s": rt.cold_start.seconds,
+        "cold_start_source": rt.cold_start.source,
+        "cold_start_detail": rt.cold_start.detail,
+        "clamps": [c.describe() for c in rt.clamps],
+    }
+
+
 def write_status(
-    state_dir: Path, now: pd.Timestamp, decisions: list[Decision], targets: dict[str, TargetRuntime]
+    state_dir: Path, now: pd.Timestamp, decisions: list[Decision], targets: list[TargetState]
 ) -> None:
     by_name = {d.target: d for d in decisions}
     payload = {
         "written_at": now.isoformat(),
-        "targets": {
-            name: {
-                **(asdict(by_name[name]) if name in by_name else {}),
-                "state": rt.state,
-                "last_error": rt.last_error,
-                "cold_start_s": rt.cold_start.seconds,
-                "cold_start_source": rt.cold_start.source,
-                "trained_at": rt.artifact.trained_at.isoformat() if rt.artifact is not None else None,
-            }
-            for name, rt in targets.items()
-        },
+        "targets": {rt.name: target_status(rt, by_name.get(rt.name)) for rt in targets},
     }
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".status-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(payload, out, indent=2, default=str)
-        os.replace(tmp, state_dir / STATUS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(state_dir / STATUS_FILE, json.dumps(payload, indent=2, default=str))
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
     """The last status the daemon wrote, or None if there is none (or it cannot be read)."""
     try:
-        return json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8"))
+        found = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return found if isinstance(found, dict) else None

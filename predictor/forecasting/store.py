@@ -9,6 +9,10 @@ Schema history (``schema_version``):
 
 - 1: ``kind``, ``trained_at``, ``data_start``, ``data_end`` (ISO 8601, UTC), ``step_s``,
   ``scores`` (free-form JSON from model selection), ``model`` (the fitted model's state).
+- 2: adds ``inputs`` (what the model was trained on: ``source``, ``step_s``, ``window_days``,
+  ``model`` asked for, predictor ``version``; see :class:`TrainingInputs`) and ``fitted_at``
+  (when the fit ran). ``trained_at`` is the end of the data the model saw. A version-1 file
+  loads with ``inputs`` and ``fitted_at`` None: what it was trained on is unknown.
 
 A file with a newer version than this code, an unknown model kind or broken JSON raises
 :class:`ForecastError`. Golden files in ``tests/golden/models/`` keep old versions loading.
@@ -31,17 +35,71 @@ from predictor.errors import ForecastError
 from predictor.forecasting import registry
 from predictor.forecasting.base import FittedModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUFFIX = ".model.json"
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a model was trained on. A model whose inputs differ from what the configuration asks
+    for now is stale and must be retrained.
+
+    ``source`` names the history (e.g. ``prometheus: sum(rate(x[5m]))``); ``step_s`` is the
+    model's resolution in seconds; ``window_days`` the training window asked for; ``model`` the
+    model asked for (``auto`` or a kind; the kind fitted is the artifact's ``kind``); ``version``
+    the predictor version that fitted it.
+    """
+
+    source: str
+    step_s: int
+    window_days: float
+    model: str
+    version: str
+
+    def differences(self, wanted: TrainingInputs) -> list[str]:
+        """What differs from ``wanted``, one phrase each (``step 300 s, now 600 s``); empty if nothing."""
+        found = []
+        for name, unit in (("source", ""), ("step_s", " s"), ("window_days", " days"), ("model", "")):
+            mine, theirs = getattr(self, name), getattr(wanted, name)
+            if mine != theirs:
+                label = name.removesuffix("_s").removesuffix("_days").replace("_", " ")
+                found.append(f"{label} {mine}{unit}, now {theirs}{unit}")
+        if self.version != wanted.version:
+            found.append(f"fitted by predictor {self.version}, now {wanted.version}")
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "step_s": int(self.step_s),
+            "window_days": float(self.window_days),
+            "model": self.model,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> TrainingInputs:
+        if not isinstance(doc, dict):
+            raise TypeError(f"inputs must be an object, got {type(doc).__name__}")
+        return cls(
+            source=str(doc["source"]),
+            step_s=int(doc["step_s"]),
+            window_days=float(doc["window_days"]),
+            model=str(doc["model"]),
+            version=str(doc["version"]),
+        )
 
 
 @dataclass(frozen=True)
 class ModelArtifact:
     """A fitted model and what it was trained on.
 
-    ``trained_at`` is given by the caller (forecasting never reads the clock); ``data_start``
-    and ``data_end`` bound the training history ``[start, end)``; ``step_s`` is its resolution
-    in seconds; ``scores`` holds backtest scores (JSON types only), e.g. per candidate model.
+    ``trained_at`` is the end of the data the model saw (the end of its last bin with data), so
+    the model's age says how old its knowledge is; ``fitted_at`` is when the fit ran. Both are
+    given by the caller (forecasting never reads the clock). ``data_start`` and ``data_end``
+    bound the training window ``[start, end)``; ``step_s`` is its resolution in seconds;
+    ``scores`` holds backtest scores (JSON types only), e.g. per candidate model; ``inputs``
+    what it was trained on (None when unknown: a version-1 file).
     """
 
     kind: str
@@ -51,6 +109,8 @@ class ModelArtifact:
     step_s: int
     model: FittedModel
     scores: dict[str, Any] = field(default_factory=dict)
+    inputs: TrainingInputs | None = None
+    fitted_at: pd.Timestamp | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -59,9 +119,11 @@ class ModelArtifact:
             "schema_version": SCHEMA_VERSION,
             "kind": self.kind,
             "trained_at": _iso(self.trained_at, "trained_at"),
+            "fitted_at": None if self.fitted_at is None else _iso(self.fitted_at, "fitted_at"),
             "data_start": _iso(self.data_start, "data_start"),
             "data_end": _iso(self.data_end, "data_end"),
             "step_s": int(self.step_s),
+            "inputs": None if self.inputs is None else self.inputs.to_json(),
             "scores": self.scores,
             "model": self.model.to_state(),
         }
@@ -90,6 +152,8 @@ class ModelArtifact:
                 step_s=int(doc["step_s"]),
                 scores=dict(doc.get("scores") or {}),
                 model=model_class.from_state(doc["model"]),
+                inputs=TrainingInputs.from_json(doc["inputs"]) if doc.get("inputs") is not None else None,
+                fitted_at=_timestamp(doc["fitted_at"]) if doc.get("fitted_at") is not None else None,
                 schema_version=version,
             )
         except (KeyError, TypeError, ValueError) as e:

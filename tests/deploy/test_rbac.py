@@ -2,8 +2,10 @@
 
 For each overlay, the real daemon code runs against the fake API server through everything it
 does in that overlay's mode, through the real CLI and a kubeconfig: `predictor run --once` (leader
-election on the Lease, a retrain that learns the cold start from the Deployment's pods, a reconcile
-that raises the floor and records an Event in patch mode, the Lease handed back), `predictor status`
+election on the Lease, retrains, the learned cold start read from the pods of a Deployment, a
+LeaderWorkerSet and a RoleBasedGroup role through their scale subresources, a reconcile that
+raises the floors and records an Event per change in patch mode or the published floor in
+metric mode, the Lease handed back), `predictor status`
 and `predictor release --yes` (restoring the baseline). Every request the fake logged, with its
 Kubernetes verb, resource, namespace and name, must be allowed by the rules bound to the overlay's
 ServiceAccount (ClusterRoles anywhere, Roles in their namespace, resourceNames honoured), and every
@@ -23,7 +25,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from predictor.actuation.scaledobject import BASELINE_ANNOTATION
+from predictor.actuation.scaledobject import OWN_ANNOTATIONS
 from predictor.cli.main import app
 from tests.deploy.manifests import OVERLAYS, config_map_file, one, overlay, plain_env
 from tests.support.fake_kube import FakeKube, RequestRecord, start_fake_kube
@@ -45,7 +47,7 @@ class Grant:
     rule: dict[str, Any]
 
     def allows(self, r: RequestRecord) -> bool:
-        resource = f"{r.resource}/{r.subresource}" if r.subresource else r.resource
+        resource = _resource(r)
         names = self.rule.get("resourceNames")
         return (
             self.namespace in (None, r.namespace)
@@ -58,6 +60,11 @@ class Grant:
     def triples(self) -> set[tuple[str, str, str]]:
         rule = self.rule
         return set(itertools.product(rule["apiGroups"], rule["resources"], rule["verbs"]))
+
+
+def _resource(r: RequestRecord) -> str:
+    """The resource as RBAC names it: ``deployments/scale`` for a subresource."""
+    return f"{r.resource}/{r.subresource}" if r.subresource else r.resource
 
 
 def grants_for(objects: list[dict[str, Any]]) -> tuple[list[Grant], str, str]:
@@ -84,57 +91,105 @@ def grants_for(objects: list[dict[str, Any]]) -> tuple[list[Grant], str, str]:
     return grants, namespace, account
 
 
-def seed_cluster(kube: FakeKube, objects: list[dict[str, Any]]) -> None:
-    """predictor's Namespace (from the manifests), a vLLM Deployment with six started pods, and its
-    ScaledObject with a baseline of 2."""
-    kube.put_object(one(objects, "Namespace"))
-    labels = {"app.kubernetes.io/name": "llama-chat"}
-    kube.put_object(
+# The three kinds of scale target, each with the labels its pods carry and how its scale
+# subresource finds them: (ScaledObject, scaleTargetRef, the target object, its pods' labels).
+LWS_LABELS = {"leaderworkerset.sigs.k8s.io/name": "llama-70b", "leaderworkerset.sigs.k8s.io/group-index": "0"}
+RBG_LABELS = {
+    "rolebasedgroup.workloads.x-k8s.io/name": "qwen",
+    "rolebasedgroup.workloads.x-k8s.io/role": "prefill",
+}
+SCALE_TARGETS = (
+    (
+        "llama-chat",
+        {"name": "llama-chat"},
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": "llama-chat", "namespace": NS, "labels": labels},
-            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}}},
-        }
-    )
+            "metadata": {"name": "llama-chat"},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "llama-chat"}}},
+        },
+        {"app.kubernetes.io/name": "llama-chat"},
+    ),
+    (
+        "llama-70b",
+        {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": "llama-70b"},
+        {
+            "apiVersion": "leaderworkerset.x-k8s.io/v1",
+            "kind": "LeaderWorkerSet",
+            "metadata": {"name": "llama-70b"},
+            "spec": {"replicas": 2},
+            "status": {
+                "hpaPodSelector": "leaderworkerset.sigs.k8s.io/name=llama-70b,"
+                "leaderworkerset.sigs.k8s.io/worker-index=0"
+            },
+        },
+        LWS_LABELS,
+    ),
+    (
+        "qwen-prefill",
+        {
+            "apiVersion": "workloads.x-k8s.io/v1alpha1",
+            "kind": "RoleBasedGroupScalingAdapter",
+            "name": "qwen-prefill",
+        },
+        {
+            "apiVersion": "workloads.x-k8s.io/v1alpha1",
+            "kind": "RoleBasedGroupScalingAdapter",
+            "metadata": {"name": "qwen-prefill"},
+            "spec": {"scaleTargetRef": {"name": "qwen", "role": "prefill"}},
+            "status": {"selector": ",".join(f"{k}={v}" for k, v in RBG_LABELS.items())},
+        },
+        RBG_LABELS,
+    ),
+)
+
+
+def seed_cluster(kube: FakeKube, objects: list[dict[str, Any]]) -> None:
+    """predictor's Namespace (from the manifests), and for each kind of scale target: the target,
+    six started pods and its ScaledObject with a baseline of 2."""
+    kube.put_object(one(objects, "Namespace"))
     created = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
-    for i in range(6):
-        ready = created + timedelta(seconds=540 + 20 * i)
+    for name, scale_target_ref, workload, labels in SCALE_TARGETS:
+        kube.put_object({**workload, "metadata": {**workload["metadata"], "namespace": NS}})
+        for i in range(6):
+            ready = created + timedelta(seconds=540 + 20 * i)
+            kube.put_object(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"{name}-{i}",
+                        "namespace": NS,
+                        "labels": {**labels, "leaderworkerset.sigs.k8s.io/group-index": str(i)}
+                        if name == "llama-70b"
+                        else labels,
+                        "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    },
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "True",
+                                "lastTransitionTime": ready.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            }
+                        ],
+                    },
+                }
+            )
         kube.put_object(
             {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": f"llama-chat-{i}",
-                    "namespace": NS,
-                    "labels": labels,
-                    "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-                "status": {
-                    "phase": "Running",
-                    "conditions": [
-                        {
-                            "type": "Ready",
-                            "status": "True",
-                            "lastTransitionTime": ready.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        }
-                    ],
+                "apiVersion": "keda.sh/v1alpha1",
+                "kind": "ScaledObject",
+                "metadata": {"name": name, "namespace": NS, "annotations": {}},
+                "spec": {
+                    "scaleTargetRef": scale_target_ref,
+                    "minReplicaCount": 2,
+                    "maxReplicaCount": 30,
+                    "triggers": [{"type": "prometheus", "metadata": {"query": "x", "threshold": "10"}}],
                 },
             }
         )
-    kube.put_object(
-        {
-            "apiVersion": "keda.sh/v1alpha1",
-            "kind": "ScaledObject",
-            "metadata": {"name": "llama-chat", "namespace": NS, "annotations": {}},
-            "spec": {
-                "scaleTargetRef": {"name": "llama-chat"},
-                "minReplicaCount": 2,
-                "maxReplicaCount": 30,
-                "triggers": [{"type": "prometheus", "metadata": {"query": "x", "threshold": "10"}}],
-            },
-        }
-    )
 
 
 def config_for(objects: list[dict[str, Any]], kubeconfig: Path, tmp_path: Path) -> Path:
@@ -147,13 +202,14 @@ def config_for(objects: list[dict[str, Any]], kubeconfig: Path, tmp_path: Path) 
     config["state_dir"] = str(tmp_path / "state")
     config["targets"] = [
         {
-            "name": "llama-chat",
-            "scaled_object": f"{NS}/llama-chat",
+            "name": name,
+            "scaled_object": f"{NS}/{name}",
             "history_synthetic": {"seed": 3},
             "capacity": {"profile": "llama-3-8b-l40s-tp2"},
-            "cold_start": "learn",
+            "cold_start": {"total_s": 600, "learn": True},
             "policy": {"model": "harmonic", "history_window_days": 21},
         }
+        for name, *_ in SCALE_TARGETS
     ]
     path = tmp_path / "predictor.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -196,7 +252,7 @@ def test_the_rbac_covers_exactly_what_the_daemon_does(name, tmp_path, monkeypatc
         so = kube.get_object("ScaledObject", NS, "llama-chat")
         if MODES[name] == "patch":
             assert so["spec"]["minReplicaCount"] > 2, f"the floor was not raised:\n{ran.output}"
-            assert [e["reason"] for e in kube.list_objects("Event", NS)] == ["PrewarmRaised"]
+            assert [e["reason"] for e in kube.list_objects("Event", NS)] == ["PrewarmRaised"] * 3
         else:
             assert so["spec"]["minReplicaCount"] == 2 and not kube.list_objects("Event", NS)
             assert "raise" in ran.output, f"the {name} daemon should recommend a raise:\n{ran.output}"
@@ -209,14 +265,20 @@ def test_the_rbac_covers_exactly_what_the_daemon_does(name, tmp_path, monkeypatc
         assert status.exit_code == 0, status.output
         released = cli.invoke(app, ["release", "--config", str(config), "--yes"])
         assert released.exit_code == 0, released.output
-        so = kube.get_object("ScaledObject", NS, "llama-chat")
-        assert so["spec"]["minReplicaCount"] == 2
-        assert BASELINE_ANNOTATION not in so["metadata"]["annotations"]
+        for target, *_ in SCALE_TARGETS:
+            so = kube.get_object("ScaledObject", NS, target)
+            assert so["spec"]["minReplicaCount"] == 2
+            assert not set(so["metadata"]["annotations"]) & set(OWN_ANNOTATIONS)
 
         requests = [r for r in kube.requests if r.resource]  # discovery needs no RBAC
         used = kube.permissions()
 
-    assert {("apps", "deployments", "get"), ("", "pods", "list")} <= used, "the cold start was not learned"
+    scales = {
+        ("apps", "deployments/scale", "get"),
+        ("leaderworkerset.x-k8s.io", "leaderworkersets/scale", "get"),
+        ("workloads.x-k8s.io", "rolebasedgroupscalingadapters/scale", "get"),
+    }
+    assert {*scales, ("", "pods", "list")} <= used, "the cold start was not learned"
     missing = [
         f"{r.verb} {r.group or 'core'}/{r.resource} {r.namespace}/{r.name}"
         for r in requests
@@ -227,6 +289,6 @@ def test_the_rbac_covers_exactly_what_the_daemon_does(name, tmp_path, monkeypatc
         f"{g.source}: {triple}"
         for g in grants
         for triple in sorted(g.triples())
-        if not any(g.allows(r) and (r.group, r.resource, r.verb) == triple for r in requests)
+        if not any(g.allows(r) and (r.group, _resource(r), r.verb) == triple for r in requests)
     ]
     assert not extra, f"{name}: the RBAC grants what the daemon never uses: {extra}; used: {sorted(used)}"

@@ -93,7 +93,7 @@ def write_config(
         },
         "schedule": {
             "reconcile_interval_s": 1,
-            "retrain_interval_s": 3600,
+            "retrain_interval_s": 43_200,  # one model all (simulated) day: the tests compare its plan
             "retrain_jitter_s": 0,
             "observe_interval_s": 2,
         },

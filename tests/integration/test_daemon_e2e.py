@@ -25,6 +25,7 @@ from predictor.actuation.scaledobject import (
     APPLIED_ANNOTATION,
     BASELINE_ANNOTATION,
     FORECAST_ANNOTATION,
+    OWN_ANNOTATIONS,
     REASON_ANNOTATION,
     UPDATED_AT_ANNOTATION,
 )
@@ -119,8 +120,9 @@ def test_the_daemon_prewarms_before_the_peak_and_steps_down_after(backfilled_pro
             daemon.wait_for_port()
             daemon.wait_for_log(lambda r: r.get("msg") == "loaded 3 stored models")
             assert daemon.get("/healthz")[0] == 200
-            ready, body = daemon.get("/readyz")
-            assert ready == 200 and json.loads(body)["ready"] is True  # models exist: ready at once
+            # Ready once it can act (its first reconcile cycle done), a second or so after start.
+            body = wait_until(lambda: _ready(daemon), 10, "/readyz to answer 200")
+            assert json.loads(body)["without_model"] == []  # the models were loaded
 
             # While the simulated day passes: the metric-mode floor as published, and the leader flag.
             published: list[float] = []
@@ -223,11 +225,16 @@ def test_the_daemon_prewarms_before_the_peak_and_steps_down_after(backfilled_pro
         )
         assert raised and lowered and raised + lowered <= len(history)
 
-        # The paused object was never patched; the metric-mode floor went to /metrics, not to its spec.
+        # The paused object was never patched; the metric-mode floor went to /metrics, not to its
+        # spec: only predictor's own annotations record it (the planner's memory).
         patched = {r.name for r in kube.requests_for("patch", "scaledobjects")}
-        assert patched == {"chat"}
+        assert patched == {"chat", "gitops"}
+        for record in kube.requests_for("patch", "scaledobjects"):
+            if record.name == "gitops":
+                assert set(record.body) == {"metadata"}
+                assert set(record.body["metadata"]["annotations"]) <= set(OWN_ANNOTATIONS)
         assert kube.get_object("ScaledObject", NS, "frozen") == frozen_before
-        assert kube.get_object("ScaledObject", NS, "gitops") == gitops_before
+        assert kube.get_object("ScaledObject", NS, "gitops")["spec"] == gitops_before["spec"]
         assert published and max(published) > BASELINE and max(published) <= 30
 
         # The logs carry each change with its reason, as JSON.
@@ -243,9 +250,14 @@ def test_the_daemon_prewarms_before_the_peak_and_steps_down_after(backfilled_pro
     assert store.load("chat") is not None and store.load("chat").kind == "harmonic"
     status = json.loads((state_dir / "status.json").read_text(encoding="utf-8"))
     assert set(status["targets"]) == {"chat", "frozen", "gitops"}
-    assert status["targets"]["chat"]["floor"] == final
+    assert status["targets"]["chat"]["planned"] == final
     assert [p.name for p in state_dir.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"] == []
     assert time.monotonic() - started < 120
+
+
+def _ready(daemon: DaemonProcess) -> str | None:
+    code, body = daemon.get("/readyz")
+    return body if code == 200 else None
 
 
 def _consistent(daemon: DaemonProcess, kube) -> tuple[dict, int] | None:

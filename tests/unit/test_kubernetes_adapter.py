@@ -1,12 +1,15 @@
-"""The Kubernetes adapter against the fake API server: reads, safe patches, bookkeeping, error mapping."""
+"""The Kubernetes adapter against the fake API server: reads, safe patches, bookkeeping, error mapping,
+and the scale targets' pods (Deployment, LeaderWorkerSet, RoleBasedGroupScalingAdapter)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from predictor.actuation import pods
 from predictor.actuation.errors import (
     ActuationConflict,
     ActuationForbidden,
@@ -27,12 +31,16 @@ from predictor.actuation.scaledobject import (
     APPLIED_ANNOTATION,
     BASELINE_ANNOTATION,
     FORECAST_ANNOTATION,
+    PROFILE_ANNOTATION,
+    QUERY_ANNOTATION,
     REASON_ANNOTATION,
     UPDATED_AT_ANNOTATION,
     FloorChange,
     ScaledObjectRef,
     ScaledObjectView,
 )
+from predictor.actuation.scaledobject_client import ScaledObjectClient
+from predictor.actuation.workload_client import WorkloadClient
 from predictor.config.settings import KubernetesSettings
 from predictor.errors import ActuationError, ConfigError
 from tests.support.fake_kube import FakeKube, start_fake_kube
@@ -64,7 +72,7 @@ def kube():
         yield server
 
 
-def adapter(kube: FakeKube, *, timeout_s: float = 2.0, retries: int = 2, **settings) -> KubernetesClient:
+def transport(kube: FakeKube, *, timeout_s: float = 2.0, retries: int = 2, **settings) -> KubernetesClient:
     return KubernetesClient(
         KubernetesSettings(request_timeout_s=timeout_s, **settings),
         host=kube.url,
@@ -74,10 +82,22 @@ def adapter(kube: FakeKube, *, timeout_s: float = 2.0, retries: int = 2, **setti
     )
 
 
+@contextlib.contextmanager
+def adapter(kube: FakeKube, **options) -> Iterator[ScaledObjectClient]:
+    with transport(kube, **options) as api:
+        yield ScaledObjectClient(api)
+
+
 @pytest.fixture()
 def client(kube: FakeKube):
     with adapter(kube) as built:
         yield built
+
+
+@pytest.fixture()
+def workloads(kube: FakeKube):
+    with transport(kube) as api:
+        yield WorkloadClient(api)
 
 
 def raise_to(pods: int, reason: str = "p90 peak at 09:00 needs more pods"):
@@ -129,8 +149,8 @@ def test_kubeconfig_credentials_and_no_global_configuration(kube, tmp_path):
     config = kube.write_kubeconfig(tmp_path / "kubeconfig")
     settings = KubernetesSettings(mode="kubeconfig", kubeconfig_path=config, context="fake")
     default_before = kubernetes.client.Configuration.get_default_copy().host
-    with KubernetesClient(settings) as client:
-        assert client.get(REF).min_replicas == 3
+    with KubernetesClient(settings) as api:
+        assert ScaledObjectClient(api).get(REF).min_replicas == 3
     default_after = kubernetes.client.Configuration.get_default_copy().host
     assert default_after == default_before and kube.url not in default_after
     missing = KubernetesSettings(mode="kubeconfig", kubeconfig_path=tmp_path / "none")
@@ -299,10 +319,10 @@ def test_an_unreachable_server_is_unavailable():
     with (
         KubernetesClient(
             KubernetesSettings(request_timeout_s=0.5), host="http://127.0.0.1:9", retries=1
-        ) as client,
+        ) as api,
         pytest.raises(ActuationUnavailable),
     ):
-        client.get(REF)
+        ScaledObjectClient(api).get(REF)
 
 
 def test_paused_objects_are_never_patched(kube, client):
@@ -353,7 +373,7 @@ def test_events_show_in_kubectl_describe(kube, client, tmp_path):
     kube.put_object(scaled_object(maxReplicaCount=10))
     result = client.patch_min_replicas(REF, raise_to(4))
     client.emit_event(result.after, "PrewarmRaised", "floor 0 -> 4: p90 peak at 09:00", at=AT)
-    client.emit_event(result.after, "FallbackToBaseline", "forecast is 7 h old", type="Warning")
+    client.emit_event(result.after, "FallbackToBaseline", "forecast is 7 h old", at=AT, type="Warning")
 
     described = run_kubectl(kube, tmp_path, "describe", "so", "vllm", "-n", NS)
 
@@ -375,7 +395,7 @@ def test_event_errors_are_mapped(kube, client):
     kube.put_object(scaled_object())
     kube.faults.add(method="POST", status=403)
     with pytest.raises(ActuationForbidden, match="may not create events in namespace inference"):
-        client.emit_event(client.get(REF), "PrewarmRaised", "x")
+        client.emit_event(client.get(REF), "PrewarmRaised", "x", at=AT)
 
 
 def test_restore_baseline_and_remove_annotations(kube, client):
@@ -407,7 +427,14 @@ def test_restore_leaves_paused_objects_alone(kube, client):
     assert client.restore_baseline(REF).outcome == "paused"
 
 
-def pod(name: str, created: str, ready_at: str | None, phase: str = "Running", app: str = "vllm") -> dict:
+def pod(
+    name: str,
+    created: str,
+    ready_at: str | None,
+    phase: str = "Running",
+    labels: dict | None = None,
+    restarts: int = 0,
+) -> dict:
     conditions = [
         {
             "type": "Ready",
@@ -418,13 +445,23 @@ def pod(name: str, created: str, ready_at: str | None, phase: str = "Running", a
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": {"app": app}, "creationTimestamp": created},
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "namespace": NS,
+            "labels": labels or {"app": "vllm"},
+            "creationTimestamp": created,
+        },
         "spec": {"containers": [{"name": "vllm", "image": "vllm"}]},
-        "status": {"phase": phase, "conditions": conditions},
+        "status": {
+            "phase": phase,
+            "conditions": conditions,
+            "containerStatuses": [{"name": "vllm", "restartCount": restarts}],
+        },
     }
 
 
-def test_pod_startup_durations_through_the_deployments_selector(kube, client):
+def test_pod_startups_through_the_deployments_scale_selector(kube, client, workloads):
     kube.put_object(scaled_object())
     kube.put_object(
         {
@@ -436,18 +473,90 @@ def test_pod_startup_durations_through_the_deployments_selector(kube, client):
     )
     kube.put_object(pod("a", "2026-11-21T08:00:00Z", "2026-11-21T08:07:30Z"))
     kube.put_object(pod("b", "2026-11-21T08:00:00Z", "2026-11-21T08:12:00Z"))
+    kube.put_object(pod("flapped", "2026-11-21T08:00:00Z", "2026-11-21T08:20:00Z", restarts=1))
     kube.put_object(pod("starting", "2026-11-21T08:00:00Z", None))
     kube.put_object(pod("pending", "2026-11-21T08:00:00Z", None, phase="Pending"))
-    kube.put_object(pod("other", "2026-11-21T08:00:00Z", "2026-11-21T08:01:00Z", app="other"))
+    kube.put_object(pod("other", "2026-11-21T08:00:00Z", "2026-11-21T08:01:00Z", labels={"app": "other"}))
 
-    selector = client.scale_target_selector(client.get(REF))
-    durations = client.pod_startup_durations(NS, selector.selector or "")
+    selector = workloads.scale_target_selector(client.get(REF))
+    listed = workloads.list_pods(NS, selector.selector or "")
 
-    assert selector.selector == "app=vllm"
-    assert sorted(durations) == [450.0, 720.0]
+    assert selector.selector == "app=vllm" and selector.group_label is None
+    assert sorted(pods.startup_durations(listed)) == [450.0, 720.0]  # the restarted pod is not counted
+    assert ("apps", "deployments/scale", "get") in kube.permissions()
 
 
-def test_selectors_of_other_kinds_are_none_with_a_reason(kube, client):
+def test_a_leaderworkerset_is_read_in_whole_groups(kube, client, workloads):
+    kube.put_object(
+        scaled_object(
+            scaleTargetRef={
+                "apiVersion": "leaderworkerset.x-k8s.io/v1",
+                "kind": "LeaderWorkerSet",
+                "name": "lws",
+            }
+        )
+    )
+    leaders = "leaderworkerset.sigs.k8s.io/name=lws,leaderworkerset.sigs.k8s.io/worker-index=0"
+    kube.put_object(
+        {
+            "apiVersion": "leaderworkerset.x-k8s.io/v1",
+            "kind": "LeaderWorkerSet",
+            "metadata": {"name": "lws", "namespace": NS},
+            "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2}},
+            "status": {"replicas": 1, "hpaPodSelector": leaders},
+        }
+    )
+    group = {"leaderworkerset.sigs.k8s.io/name": "lws", "leaderworkerset.sigs.k8s.io/group-index": "0"}
+    kube.put_object(
+        pod(
+            "lws-0",
+            "2026-11-21T08:00:00Z",
+            "2026-11-21T08:09:00Z",
+            labels={**group, pods.LWS_WORKER_LABEL: "0"},
+        )
+    )
+    kube.put_object(
+        pod(
+            "lws-0-1",
+            "2026-11-21T08:09:10Z",
+            "2026-11-21T08:14:00Z",
+            labels={**group, pods.LWS_WORKER_LABEL: "1"},
+        )
+    )
+
+    selector = workloads.scale_target_selector(client.get(REF))
+    readiness = pods.pod_readiness(workloads.list_pods(NS, selector.selector or ""), selector.group_label)
+
+    assert selector.selector == "leaderworkerset.sigs.k8s.io/name=lws"  # leaders and workers
+    assert selector.group_label == pods.LWS_GROUP_LABEL
+    assert {p.group for p in readiness} == {"lws#0"}  # one start-up: 08:00 -> 08:14
+    assert ("leaderworkerset.x-k8s.io", "leaderworkersets/scale", "get") in kube.permissions()
+
+
+def test_a_role_of_a_rolebasedgroup_is_read_through_its_scaling_adapter(kube, client, workloads):
+    adapter_ref = {
+        "apiVersion": "workloads.x-k8s.io/v1alpha1",
+        "kind": "RoleBasedGroupScalingAdapter",
+        "name": "qwen-prefill",
+    }
+    kube.put_object(scaled_object(scaleTargetRef=adapter_ref))
+    role = "rolebasedgroup.workloads.x-k8s.io/name=qwen,rolebasedgroup.workloads.x-k8s.io/role=prefill"
+    kube.put_object(
+        {
+            **{k: adapter_ref[k] for k in ("apiVersion", "kind")},
+            "metadata": {"name": "qwen-prefill", "namespace": NS},
+            "spec": {"replicas": 2, "scaleTargetRef": {"name": "qwen", "role": "prefill"}},
+            "status": {"replicas": 2, "selector": role},
+        }
+    )
+
+    selector = workloads.scale_target_selector(client.get(REF))
+
+    assert selector.selector == role and selector.group_label is None
+    assert ("workloads.x-k8s.io", "rolebasedgroupscalingadapters/scale", "get") in kube.permissions()
+
+
+def test_a_scale_target_without_a_selector_yet_says_so(kube, client, workloads):
     kube.put_object(
         scaled_object(
             scaleTargetRef={
@@ -459,16 +568,26 @@ def test_selectors_of_other_kinds_are_none_with_a_reason(kube, client):
     )
     kube.put_object(
         {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "expr", "namespace": NS},
-            "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}},
+            "apiVersion": "leaderworkerset.x-k8s.io/v1",
+            "kind": "LeaderWorkerSet",
+            "metadata": {"name": "lws", "namespace": NS},
+            "spec": {"replicas": 1},
         }
     )
-    kube.put_object(scaled_object("expr"))
+    selector = workloads.scale_target_selector(client.get(REF))
+    assert selector.selector is None and "no pod selector" in selector.reason
 
-    lws = client.scale_target_selector(client.get(REF))
-    expr = client.scale_target_selector(client.get(ScaledObjectRef(NS, "expr")))
 
-    assert lws.selector is None and "LeaderWorkerSet" in lws.reason and "only Deployments" in lws.reason
-    assert expr.selector is None and "matchLabels" in expr.reason
+def test_release_removes_only_predictors_own_annotations(kube, client):
+    declared = {
+        QUERY_ANNOTATION: "sum(rate(x[5m]))",
+        PROFILE_ANNOTATION: "llama-3-8b-l40s-tp2",
+        "team": "llm",
+    }
+    kube.put_object(scaled_object(minReplicaCount=2, maxReplicaCount=10, annotations=declared))
+    client.patch_min_replicas(REF, raise_to(7))
+
+    restored = client.restore_baseline(REF)
+
+    assert restored.after.min_replicas == 2
+    assert dict(restored.after.annotations) == declared

@@ -1,6 +1,8 @@
 """Leader election on a Lease, through the real kubernetes client and the fake API server.
 
-Time is an injected clock driven by the tests; only the HTTP calls are real.
+Time is injected and driven by the tests: each replica has a wall clock (written into the Lease,
+and skewed against the others where a test says so) and a monotonic clock (which decides every
+expiry); only the HTTP calls are real.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 from predictor.actuation.errors import ActuationConflict, ActuationForbidden, ActuationUnavailable
 from predictor.actuation.kubernetes import KubernetesClient
 from predictor.actuation.lease import LeaseRecord, format_micro_time, lease_body
+from predictor.actuation.lease_client import LeaseClient
 from predictor.config.settings import KubernetesSettings
 from predictor.daemon.leader import LeaderElector
 from predictor.errors import ActuationError
@@ -26,7 +29,9 @@ T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
 class Clock:
-    """The injected clock: reads ``now``; tests move it with :meth:`advance`."""
+    """The injected clocks: ``clock()`` is the wall time, ``clock.monotonic()`` seconds since the
+    start; tests move both with :meth:`advance`. :meth:`skewed` is another replica's wall clock,
+    ``skew_s`` ahead (or behind) of this one, on the same monotonic time."""
 
     def __init__(self, now: datetime = T0) -> None:
         self.now = now
@@ -34,17 +39,24 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        return (self.now - T0).total_seconds()
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+    def skewed(self, skew_s: float):
+        return lambda: self.now + timedelta(seconds=skew_s)
 
 
 class Replica:
     """One predictor replica: its own API connection and elector, and the changes it announced."""
 
-    def __init__(self, kube: FakeKube, identity: str, clock: Clock) -> None:
-        self.client = KubernetesClient(
+    def __init__(self, kube: FakeKube, identity: str, clock: Clock, *, skew_s: float = 0.0) -> None:
+        self.api = KubernetesClient(
             KubernetesSettings(request_timeout_s=2.0), host=kube.url, retries=0, backoff_s=0.01
         )
+        self.client = LeaseClient(self.api)
         self.changes: list[bool] = []
         self.elector = LeaderElector(
             self.client,
@@ -52,7 +64,8 @@ class Replica:
             name=LEASE,
             identity=identity,
             lease_duration_s=DURATION_S,
-            clock=clock,
+            clock=clock.skewed(skew_s),
+            monotonic=clock.monotonic,
             on_change=self.changes.append,
         )
 
@@ -74,7 +87,7 @@ def replicas(kube: FakeKube, clock: Clock) -> Iterator[dict[str, Replica]]:
     made = {name: Replica(kube, name, clock) for name in ("a", "b")}
     yield made
     for replica in made.values():
-        replica.client.close()
+        replica.api.close()
 
 
 def stored_spec(kube: FakeKube) -> dict:
@@ -132,6 +145,7 @@ def test_a_second_replica_stays_follower_while_the_first_renews(kube, replicas, 
 def test_failover_once_the_lease_of_a_silent_leader_expires(kube, replicas, clock):
     a, b = replicas["a"].elector, replicas["b"].elector
     assert a.tick() is True
+    assert b.tick() is False  # b sees a's renew now
     last_renew = clock.now
 
     took_over_at = None
@@ -142,7 +156,8 @@ def test_failover_once_the_lease_of_a_silent_leader_expires(kube, replicas, cloc
             took_over_at = clock.now
         assert clock.now - last_renew < timedelta(seconds=2 * DURATION_S), "b never took over"
 
-    assert took_over_at - last_renew == timedelta(seconds=DURATION_S)  # not before expiry, at once after
+    # One lease duration after b last saw the record change: not before, and at once after.
+    assert took_over_at - last_renew == timedelta(seconds=DURATION_S)
     assert not a.is_leader  # a stepped down on its own at its renew deadline
     assert replicas["a"].changes == [True]  # announced at a's next tick (it has not ticked since)
     assert a.tick() is False and replicas["a"].changes == [True, False]
@@ -185,12 +200,14 @@ def test_release_by_a_follower_leaves_the_lease_alone(kube, replicas):
 class RacingClient:
     """Lets ``rival`` run a whole tick between this replica's read of the Lease and its write."""
 
-    def __init__(self, client: KubernetesClient, rival: LeaderElector) -> None:
+    def __init__(self, client: LeaseClient, rival: LeaderElector) -> None:
         self._client, self._rival = client, rival
+        self.armed = True
 
     def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
         read = self._client.get_lease(namespace, name)
-        assert self._rival.tick() is True
+        if self.armed:
+            assert self._rival.tick() is True
         return read
 
     def create_lease(self, namespace: str, name: str, record: LeaseRecord) -> LeaseRecord:
@@ -204,19 +221,25 @@ class RacingClient:
 
 @pytest.mark.parametrize("lease", ["absent", "expired"])
 def test_a_409_race_leaves_exactly_one_leader(kube, replicas, clock, lease):
-    if lease == "expired":  # both see a lapsed claim of a third replica and go for it
-        stale = LeaseRecord("c", DURATION_S, T0, T0, lease_transitions=3)
-        kube.put_object(lease_body(NS, LEASE, stale))
-        clock.advance(DURATION_S + 1)
     b = replicas["b"].elector
+    racing = RacingClient(replicas["a"].client, rival=b)
     a = LeaderElector(
-        RacingClient(replicas["a"].client, rival=b),
+        racing,
         namespace=NS,
         name=LEASE,
         identity="a",
         lease_duration_s=DURATION_S,
         clock=clock,
+        monotonic=clock.monotonic,
     )
+    if lease == "expired":  # both watch a third replica's claim lapse, then go for it
+        stale = LeaseRecord("c", DURATION_S, T0, T0, lease_transitions=3)
+        kube.put_object(lease_body(NS, LEASE, stale))
+        racing.armed = False
+        assert a.tick() is False and b.tick() is False  # a live claim, as far as they can tell
+        clock.advance(DURATION_S + 1)
+        racing.armed = True
+        kube.requests.clear()
 
     assert a.tick() is False
     assert isinstance(a.last_error, ActuationConflict)
@@ -411,3 +434,30 @@ def test_lease_records_and_electors_refuse_bad_values(kube, replicas, clock):
         LeaderElector(
             replicas["a"].client, namespace=NS, name=LEASE, identity="", lease_duration_s=15, clock=clock
         )
+
+
+@pytest.mark.parametrize("skew_s", [120.0, -120.0])
+def test_clock_skew_between_replicas_changes_nothing(kube, clock, skew_s):
+    """b's wall clock is 120 s ahead of (or behind) a's: b neither takes a live Lease (two
+    leaders) nor waits longer than one lease duration to take a lapsed one."""
+    a, b = Replica(kube, "a", clock), Replica(kube, "b", clock, skew_s=skew_s)
+    replicas = {"a": a, "b": b}
+    try:
+        for _ in range(12):
+            assert a.elector.tick() is True
+            assert b.elector.tick() is False
+            assert leaders(replicas) == ["a"]
+            clock.advance(a.elector.tick_interval_s)
+        last_seen = clock.now - timedelta(seconds=a.elector.tick_interval_s)  # b's last tick saw a renew
+
+        took_over_at = None
+        while took_over_at is None:  # a is gone (no renew, no release)
+            clock.advance(1)
+            assert len(leaders(replicas)) <= 1
+            if b.elector.tick():
+                took_over_at = clock.now
+        assert took_over_at - last_seen == timedelta(seconds=DURATION_S)
+        assert stored(kube).renew_time == clock.now + timedelta(seconds=skew_s)  # its own wall time, written
+    finally:
+        a.api.close()
+        b.api.close()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from predictor.daemon.jobs import Daemon
 from predictor.daemon.metrics import DaemonMetrics
-from predictor.daemon.service import Daemon
 from predictor.forecasting.store import ModelStore
 from tests.integration.conftest import Backfilled
 from tests.integration.daemon_rig import scaled_object
@@ -42,7 +42,7 @@ def trained_models(backfilled_prometheus: Backfilled, tmp_path_factory: pytest.T
         clock=Clock(TRAINED_AT),
     )
     daemon.retrain_all()
-    assert {rt.name: rt.artifact is not None for rt in daemon.targets.values()} == {
+    assert {rt.name: rt.artifact is not None for rt in daemon.targets.snapshot()} == {
         "chat": True,
         "code": True,
     }

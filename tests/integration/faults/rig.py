@@ -26,11 +26,12 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 from prometheus_client import CollectorRegistry
 
-from predictor.actuation.kubernetes import KubernetesClient
+from predictor.actuation.cluster import Cluster
 from predictor.config import Settings
+from predictor.daemon.jobs import Daemon
+from predictor.daemon.metrics import STATES as _STATES
 from predictor.daemon.metrics import DaemonMetrics
-from predictor.daemon.service import Daemon
-from predictor.daemon.target import Decision
+from predictor.daemon.reconcile import Decision
 from predictor.forecasting.store import ModelStore
 from tests.integration.daemon_rig import (
     NS,
@@ -156,7 +157,7 @@ class Rig:
     logs: LogRecords
     state_dir: Path
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    clients: list[KubernetesClient] = field(default_factory=list)
+    clients: list[Cluster] = field(default_factory=list)
 
     def daemon(
         self,
@@ -167,7 +168,7 @@ class Rig:
     ) -> Daemon:
         """A daemon that loaded the trained models, as after a restart."""
         settings = fault_settings(self.prometheus.url, self.state_dir)
-        client = KubernetesClient(
+        client = Cluster.connect(
             settings.kubernetes.model_copy(update={"request_timeout_s": request_timeout_s}),
             host=self.kube.url,
             retries=1,
@@ -184,7 +185,7 @@ class Rig:
             clock=self.clock,
             is_leader=is_leader,
         )
-        assert daemon.load_models() == 2
+        assert daemon.restore() == 2
         return daemon
 
     def metric(self, name: str, **labels: str) -> float | None:
@@ -194,11 +195,7 @@ class Rig:
         return self.metric("predictor_errors_total", target=target, kind=kind) or 0.0
 
     def state(self, target: str) -> str:
-        states = [
-            s
-            for s in ("healthy", "stale", "fallback", "paused", "gone")
-            if self.metric("predictor_target_state", target=target, state=s) == 1
-        ]
+        states = [s for s in _STATES if self.metric("predictor_target_state", target=target, state=s) == 1]
         assert len(states) == 1, states
         return states[0]
 

@@ -45,7 +45,7 @@ def test_a_single_409_is_retried_on_the_object_read_again(rig):
     assert rig.errors("chat", "actuation") == 0
 
 
-def test_404_drops_the_target_and_the_others_go_on(rig):
+def test_404_marks_the_target_gone_and_the_others_go_on(rig):
     rig.kube.faults.add(method="GET", path_contains="/scaledobjects/chat", status=404, times=None)
     daemon = rig.daemon()
     first = by_target(daemon.reconcile_all())
@@ -54,7 +54,8 @@ def test_404_drops_the_target_and_the_others_go_on(rig):
     assert any("gone" in m for m in rig.logs.about("chat"))
     assert_code_raised(rig, first["code"])
     rig.clock.moment += pd.Timedelta(minutes=30)
-    assert [d.target for d in daemon.reconcile_all()] == ["code"]  # dropped for good
+    again = by_target(daemon.reconcile_all())  # read again every cycle, in case it comes back
+    assert again["chat"].state == "gone" and rig.errors("chat", "actuation") == 1  # counted once
     assert rig.patches("chat") == []
 
 
@@ -156,7 +157,7 @@ def test_paused_mid_cycle_is_not_patched(rig):
     assert sum(m.startswith("KEDA is paused") for m in rig.logs.about("chat")) == 1  # not every cycle
 
 
-def test_deleted_mid_cycle_drops_the_target(rig):
+def test_deleted_mid_cycle_marks_the_target_gone(rig):
     patch = rig.kube.faults.add(method="PATCH", path_contains="/scaledobjects/chat", delay_s=0.5, times=1)
 
     def delete() -> None:
@@ -171,6 +172,6 @@ def test_deleted_mid_cycle_drops_the_target(rig):
     assert first["chat"].state == "gone"
     assert [r.status for r in rig.patches("chat")] == [404]
     assert rig.state("chat") == "gone" and rig.errors("chat", "actuation") == 1
-    assert any("dropping the target" in m for m in rig.logs.about("chat"))
+    assert any("waiting for it to come back" in m for m in rig.logs.about("chat"))
     assert_code_raised(rig, first["code"])
-    assert [d.target for d in daemon.reconcile_all()] == ["code"]
+    assert by_target(daemon.reconcile_all())["chat"].state == "gone"

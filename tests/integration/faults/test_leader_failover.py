@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from predictor.actuation.kubernetes import KubernetesClient
+from predictor.actuation.lease_client import LeaseClient
 from predictor.daemon.leader import LeaderElector
 from tests.integration.daemon_rig import (
     LEASE_NS,
@@ -43,6 +44,9 @@ class LeaseClock:
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now.timestamp()
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
@@ -58,12 +62,13 @@ def test_leader_failover_in_process(rig):
         rig.clients.append(client)
         registry = CollectorRegistry()
         elector = LeaderElector(
-            client,
+            LeaseClient(client),
             namespace=LEASE_NS,
             name="predictor-leader",
             identity=name,
             lease_duration_s=duration_s,
             clock=lease_clock,
+            monotonic=lease_clock.monotonic,
         )
         daemon = rig.daemon(is_leader=lambda e=elector: e.is_leader, registry=registry)
         replicas[name] = (elector, daemon, registry)

@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import pytest
 
-from predictor.daemon.service import Daemon
-from predictor.daemon.target import Decision
+from predictor.daemon.jobs import Daemon
+from predictor.daemon.reconcile import Decision
 from tests.integration.faults.rig import (
     PROMETHEUS_TIMEOUT_S,
     RAMP,
@@ -42,7 +42,7 @@ def prometheus_fails(rig: Rig, mode: str | None) -> tuple[Daemon, dict[str, Deci
     chat = decisions["chat"]
     assert chat.state == "stale" and chat.action == "raise" and rig.floor("chat") == chat.floor
     assert rig.state("chat") == "stale"
-    assert any("retrain failed; forecasting from the last model" in m for m in rig.logs.about("chat"))
+    assert any("retrain failed (forecasting from the last model)" in m for m in rig.logs.about("chat"))
     assert_code_raised(rig, decisions["code"])
     return daemon, decisions
 

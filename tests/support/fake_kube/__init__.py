@@ -8,7 +8,12 @@ infrastructure"), so this one answers the way a v1.32 API server does for what p
   discovery is not offered: kubectl asks for it with a fallback to ``application/json`` and gets the
   legacy lists. ``/openapi/*`` answers 404, which kubectl tolerates for what the tests run.
 - **resources**: ``keda.sh/v1alpha1`` scaledobjects (short name ``so``, a status subresource), core ``v1``
-  namespaces, pods and events, ``apps/v1`` deployments and ``coordination.k8s.io/v1`` leases.
+  namespaces, pods and events, ``apps/v1`` deployments and statefulsets, ``coordination.k8s.io/v1``
+  leases, and the scale targets of multi-pod serving: ``leaderworkerset.x-k8s.io/v1`` leaderworkersets
+  and ``workloads.x-k8s.io/v1alpha1`` rolebasedgroupscalingadapters. The workloads serve a ``scale``
+  subresource (GET, autoscaling/v1 Scale) whose ``status.selector`` is serialized from
+  ``spec.selector`` (apps/v1) or read at the CRD's labelSelectorPath (``.status.hpaPodSelector``,
+  ``.status.selector``), as a real API server does.
 - **verbs**: get, list (``labelSelector`` with ``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``; ``fieldSelector``
   with ``=``/``==``/``!=`` on any dotted path), watch (``watch=true``; events as JSON lines until
   ``timeoutSeconds``), create, update, patch, delete. PATCH is chosen by Content-Type: merge-patch needs

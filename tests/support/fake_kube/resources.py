@@ -19,6 +19,10 @@ class Resource:
     status_subresource: bool = False
     # Extra table columns for `kubectl get`: (name, type, json path), shown between Name and Age.
     columns: tuple[tuple[str, str, str], ...] = ()
+    # The scale subresource (autoscaling/v1 Scale): where its selector comes from, a dotted path to
+    # a selector string (a CRD's labelSelectorPath) or "spec.selector" (a LabelSelector object, as
+    # the apps/v1 workloads have). None: no scale subresource.
+    scale_selector: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -59,7 +63,46 @@ RESOURCES = (
     Resource("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",)),
     Resource("", "v1", "pods", "Pod", short_names=("po",), status_subresource=True),
     Resource("", "v1", "events", "Event", short_names=("ev",)),
-    Resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",), status_subresource=True),
+    Resource(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        status_subresource=True,
+        scale_selector="spec.selector",
+    ),
+    Resource(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        short_names=("sts",),
+        status_subresource=True,
+        scale_selector="spec.selector",
+    ),
+    # The CRDs' scale subresources as LeaderWorkerSet (leaderworkerset.x-k8s.io) and RBG
+    # (workloads.x-k8s.io) declare them: labelSelectorPath .status.hpaPodSelector and .status.selector.
+    Resource(
+        "leaderworkerset.x-k8s.io",
+        "v1",
+        "leaderworkersets",
+        "LeaderWorkerSet",
+        short_names=("lws",),
+        custom=True,
+        status_subresource=True,
+        scale_selector="status.hpaPodSelector",
+    ),
+    Resource(
+        "workloads.x-k8s.io",
+        "v1alpha1",
+        "rolebasedgroupscalingadapters",
+        "RoleBasedGroupScalingAdapter",
+        short_names=("rbgsa",),
+        custom=True,
+        status_subresource=True,
+        scale_selector="status.selector",
+    ),
     Resource("coordination.k8s.io", "v1", "leases", "Lease"),
     SCALEDOBJECTS,
 )
@@ -102,7 +145,10 @@ def parse_route(method: str, path: str, query: dict[str, str]) -> Route | None:
         return None
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
-    if subresource and not (subresource == "status" and resource.status_subresource):
+    if subresource and not (
+        (subresource == "status" and resource.status_subresource)
+        or (subresource == "scale" and resource.scale_selector)
+    ):
         return None
     watching = query.get("watch") in ("true", "1")
     verb = {

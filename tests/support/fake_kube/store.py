@@ -119,7 +119,8 @@ class Store:
 
     def api_get(self, route: Route) -> dict[str, Any]:
         with self._lock:
-            return copy.deepcopy(self._existing(route))
+            found = copy.deepcopy(self._existing(route))
+        return _scale(route.resource, found) if route.subresource == "scale" else found
 
     def api_list(self, route: Route) -> dict[str, Any]:
         match = matcher(route)
@@ -289,6 +290,39 @@ class Store:
             errors = cel_errors(obj, schema, "")
         if errors:
             raise invalid(resource, obj["metadata"].get("name", ""), errors)
+
+
+def _scale(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale of ``obj``, its selector serialized as the API server does."""
+    path = resource.scale_selector or ""
+    if path == "spec.selector":
+        selector = (obj.get("spec") or {}).get("selector") or {}
+        terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+        for expression in selector.get("matchExpressions") or []:
+            key, op, values = expression["key"], expression["operator"], expression.get("values") or []
+            terms.append(
+                {"In": f"{key} in ({','.join(values)})", "NotIn": f"{key} notin ({','.join(values)})"}.get(
+                    op, key if op == "Exists" else f"!{key}"
+                )
+            )
+        text = ",".join(terms)
+    else:
+        value: Any = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        text = value if isinstance(value, str) else ""
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": text},
+    }
 
 
 def _now() -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from predictor.actuation.kubernetes import KubernetesClient
+from predictor.actuation.cluster import Cluster
 from predictor.config import Settings
+from predictor.daemon.jobs import Daemon
 from predictor.daemon.metrics import DaemonMetrics
-from predictor.daemon.service import Daemon
 from predictor.forecasting.store import ModelStore
 from tests.support.fake_kube import FakeKube, start_fake_kube
 from tests.support.keda_crd import keda_crd
@@ -48,7 +48,9 @@ def scaled_object(name: str = "chat", *, min_replicas: int | None = 2, max_repli
     }
 
 
-def settings_for(tmp_path: Path, *names: str, mode: str = "patch", **policy) -> Settings:
+def settings_for(
+    tmp_path: Path, *names: str, mode: str = "patch", schedule: dict | None = None, **policy
+) -> Settings:
     targets = [
         {
             "name": name,
@@ -60,7 +62,7 @@ def settings_for(tmp_path: Path, *names: str, mode: str = "patch", **policy) -> 
         }
         for name in names
     ]
-    return Settings(state_dir=str(tmp_path / "state"), targets=targets)
+    return Settings(state_dir=str(tmp_path / "state"), targets=targets, schedule=schedule or {})
 
 
 @dataclass
@@ -71,19 +73,22 @@ class Rig:
     tmp_path: Path
     leader: bool = True
 
+    clusters: list[Cluster] = field(default_factory=list)
+
     def daemon(self, settings: Settings) -> Daemon:
         """A daemon with its own metrics registry (the latest one is what :meth:`metric` reads)."""
         self.registry = CollectorRegistry()
-        client = KubernetesClient(
+        cluster = Cluster.connect(
             settings.kubernetes.model_copy(update={"request_timeout_s": 2.0}),
             host=self.kube.url,
             retries=1,
             backoff_s=0.01,
             max_backoff_s=0.02,
         )
+        self.clusters.append(cluster)
         return Daemon(
             settings,
-            cluster=client,
+            cluster=cluster,
             store=ModelStore(settings.state_dir),
             metrics=DaemonMetrics(self.registry),
             clock=self.clock,
@@ -100,4 +105,9 @@ class Rig:
 @pytest.fixture()
 def rig(tmp_path):
     with start_fake_kube(crd=keda_crd()) as kube:
-        yield Rig(kube, MovableClock(WEDNESDAY_6AM), CollectorRegistry(), tmp_path)
+        made = Rig(kube, MovableClock(WEDNESDAY_6AM), CollectorRegistry(), tmp_path)
+        try:
+            yield made
+        finally:
+            for cluster in made.clusters:
+                cluster.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from predictor.daemon.http import EndpointServer
+from predictor.daemon.endpoints import EndpointError, EndpointServer
+from predictor.errors import ConfigError
 from tests.unit.daemon.conftest import scaled_object, settings_for
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -49,11 +53,29 @@ def test_endpoints_answer_with_the_probes_verdicts():
         server.stop()
 
 
-def test_liveness_fails_once_reconciles_stop_completing(rig):
-    rig.kube.put_object(scaled_object())
-    daemon = rig.daemon(settings_for(rig.tmp_path, "chat"))
-    assert daemon.alive(stall_after_s=60)[0] is True  # just started
-    assert daemon.alive(stall_after_s=0)[0] is False  # nothing completed within no time at all
+def test_a_port_in_use_is_one_clear_error():
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        in_use = rf"server\.port: 127\.0\.0\.1:{port} is already in use"
+        with pytest.raises(EndpointError, match=in_use) as raised:
+            EndpointServer("127.0.0.1", port, CollectorRegistry(), lambda: (True, {}))
+        assert raised.value.__cause__.errno == errno.EADDRINUSE
+    finally:
+        taken.close()
+    with pytest.raises(ConfigError, match=r"server\.listen_address: '10\.255\.255\.1' is not an address"):
+        EndpointServer("10.255.255.1", 0, CollectorRegistry(), lambda: (True, {}))
+
+
+def test_readiness_means_the_daemon_can_act_whatever_one_target_lacks(rig):
+    rig.kube.put_object(scaled_object("chat"))  # no ScaledObject "broken": it never gets anywhere
+    daemon = rig.daemon(settings_for(rig.tmp_path, "chat", "broken"))
+    assert daemon.ready()[0] is False  # nothing restored yet
+    daemon.restore()
+    assert daemon.ready()[0] is False  # no reconcile cycle yet
     daemon.reconcile_all(write_status=False)
-    alive, detail = daemon.alive(stall_after_s=60)
-    assert alive and detail["seconds_since_last_reconcile"] < 60
+    ready, detail = daemon.ready()
+    assert ready is True  # neither has a model, one has no object at all: the daemon can still act
+    assert detail["without_model"] == ["chat"] and daemon.targets["broken"].state == "gone"

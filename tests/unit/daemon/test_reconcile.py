@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from predictor.actuation.scaledobject import APPLIED_ANNOTATION, BASELINE_ANNOTATION, FORECAST_ANNOTATION
+from predictor.actuation.scaledobject import (
+    APPLIED_ANNOTATION,
+    BASELINE_ANNOTATION,
+    FORECAST_ANNOTATION,
+    OWN_ANNOTATIONS,
+    RECOMMENDED_ANNOTATION,
+)
 from tests.unit.daemon.conftest import NS, scaled_object, settings_for
 
 
@@ -90,22 +96,36 @@ def test_the_floor_never_exceeds_max_replicas(rig):
     assert rig.so()["spec"]["minReplicaCount"] == 3
 
 
-def test_a_deleted_scaled_object_drops_the_target_and_others_go_on(rig):
+def test_a_deleted_scaled_object_is_gone_the_others_go_on_and_a_recreated_one_is_managed_again(rig):
     rig.kube.put_object(scaled_object("chat"))
     rig.kube.put_object(scaled_object("code"))
     daemon = rig.daemon(settings_for(rig.tmp_path, "chat", "code"))
     daemon.retrain_all()
+    rig.clock.set("07:30")
+    assert {d.target: d.action for d in daemon.reconcile_all()} == {"chat": "raise", "code": "raise"}
+    raised = rig.so("chat")["spec"]["minReplicaCount"]
     rig.kube.delete_object("ScaledObject", NS, "chat")
     rig.clock.set("07:45")
     first = {d.target: d for d in daemon.reconcile_all()}
-    assert first["chat"].state == "gone" and first["code"].action == "raise"
-    assert rig.metric("predictor_errors_total", target="chat", kind="actuation") == 1
-    assert [d.target for d in daemon.reconcile_all()] == ["code"]  # dropped for good
+    assert first["chat"].state == "gone" and first["code"].action in {"raise", "hold"}
+    assert rig.metric("predictor_target_state", target="chat", state="gone") == 1
+    rig.clock.set("07:50")
+    assert {d.target: d.state for d in daemon.reconcile_all()}["chat"] == "gone"
+    assert rig.metric("predictor_errors_total", target="chat", kind="actuation") == 1  # counted once
+
+    rig.kube.put_object(scaled_object("chat", min_replicas=3))  # recreated: a new object, baseline 3
+    rig.clock.set("08:00")
+    back = {d.target: d for d in daemon.reconcile_all()}["chat"]
+    assert back.state == "healthy" and back.action == "raise" and back.baseline == 3
+    annotations = rig.so("chat")["metadata"]["annotations"]
+    assert annotations[BASELINE_ANNOTATION] == "3"  # its own baseline, not the old object's memory
+    assert raised > 2
 
 
 def test_without_a_fresh_model_the_floor_steps_back_to_the_baseline(rig):
     rig.kube.put_object(scaled_object())
-    daemon = rig.daemon(settings_for(rig.tmp_path, "chat", max_forecast_age_s=3600))
+    schedule = {"retrain_interval_s": 1800, "retrain_jitter_s": 0, "retrain_timeout_s": 600}
+    daemon = rig.daemon(settings_for(rig.tmp_path, "chat", schedule=schedule, max_forecast_age_s=3600))
     rig.clock.set("09:30")
     daemon.retrain_all()
     raised = daemon.reconcile_all()[0].floor
@@ -144,17 +164,15 @@ def test_models_persist_across_restarts(rig):
     rig.kube.put_object(scaled_object())
     settings = settings_for(rig.tmp_path, "chat")
     first = rig.daemon(settings)
-    assert first.ready()[0] is False
+    first.restore()
     first.retrain_all()
-    assert first.ready() == (True, {"waiting_for_model": []})
     restarted = rig.daemon(settings)
-    assert restarted.load_models() == 1
-    assert restarted.ready()[0] is True
+    assert restarted.restore() == 1
     rig.clock.set("07:45")
     assert restarted.reconcile_all()[0].action == "raise"  # forecasting before any retrain
 
 
-def test_dry_run_and_metric_modes_patch_nothing(rig):
+def test_dry_run_patches_nothing_and_metric_mode_only_records_its_floor(rig):
     rig.kube.put_object(scaled_object("chat"))
     rig.kube.put_object(scaled_object("code"))
     settings = settings_for(rig.tmp_path, "chat", mode="dry-run")
@@ -165,9 +183,16 @@ def test_dry_run_and_metric_modes_patch_nothing(rig):
     rig.clock.set("07:45")
     decisions = {d.target: d for d in daemon.reconcile_all()}
     assert decisions["chat"].action == "would raise" and decisions["code"].action == "raise"
-    assert patches(rig) == []
+    assert {r.name for r in patches(rig)} == {"code"}  # dry-run writes nothing at all
+    [record] = patches(rig)
+    assert set(record.body) == {"metadata"}  # metric mode never touches the spec ...
+    assert set(record.body["metadata"]["annotations"]) <= set(OWN_ANNOTATIONS)  # ... only its own notes
     floor = decisions["code"].floor
     assert rig.metric("predictor_recommended_min_replicas", namespace=NS, scaledobject="code") == floor
+    assert rig.so("code")["metadata"]["annotations"][RECOMMENDED_ANNOTATION] == str(floor)
+    assert rig.so("code")["spec"]["minReplicaCount"] == 2
+    assert rig.so("chat")["metadata"]["annotations"] == {}
+    assert events(rig) == []
 
 
 def test_metric_mode_publishes_the_floor_every_cycle_even_unchanged(rig):

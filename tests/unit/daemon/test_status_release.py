@@ -6,6 +6,7 @@ A daemon cycle (in-process, wired to the same fake) writes the models and status
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from typer.testing import CliRunner
 
 from predictor.actuation.scaledobject import (
     APPLIED_ANNOTATION,
@@ -21,6 +23,7 @@ from predictor.actuation.scaledobject import (
     REASON_ANNOTATION,
     UPDATED_AT_ANNOTATION,
 )
+from predictor.cli.main import app
 from predictor.config import load_settings
 from tests.unit.daemon.conftest import NS, scaled_object
 
@@ -92,8 +95,7 @@ def put_objects(rig) -> None:
 
 
 def row(output: str, name: str) -> str:
-    # Piped output: plain columns, no box lines (the CLI draws boxes only on a terminal).
-    return next(line for line in output.splitlines() if name in line.split())
+    return next(line for line in output.splitlines() if line.split()[:1] == [name])
 
 
 def test_status_shows_every_target_with_the_daemons_view(rig, tmp_path):
@@ -114,22 +116,15 @@ def test_status_shows_every_target_with_the_daemons_view(rig, tmp_path):
     done = predictor("status", "--config", str(config))
 
     assert done.returncode == 0, done.stderr
-    header = next(line for line in done.stdout.splitlines() if "baseline" in line)
-    for column in (
-        "target",
-        "baseline",
-        "floor now",
-        "planned",
-        "next change",
-        "state",
-        "model",
-        "last error",
-    ):
-        assert column in header
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["TARGET", "STATE", "FLOOR", "PLANNED", "NEXT", "CHANGE", "MODEL"]
+    table = lines[: lines.index("")]
+    assert all(len(line) <= 80 for line in table), done.stdout  # designed for 80 columns, notes below
+    assert not set("│┃━─┏┗╭╰") & set(done.stdout)  # no box drawing when stdout is not a terminal
     chat = row(done.stdout, "chat").split()
-    assert chat[:3] == ["chat", "2", "7"]
+    assert chat[:3] == ["chat", "healthy", "7"]
     assert "harmonic" in row(done.stdout, "chat")
-    assert "forbidden" in row(done.stdout, "code")  # the daemon's last error, from status.json
+    assert any(line.startswith("code: ") and "forbidden" in line for line in lines)  # the daemon's last error
     assert "paused" in row(done.stdout, "frozen")
     assert "daemon status written at" in done.stdout
     # Read-only: reads only, no Lease, nothing written.
@@ -146,7 +141,9 @@ def test_status_without_a_daemon_says_so(rig, tmp_path):
 
     assert done.returncode == 0, done.stderr
     assert "no daemon status in" in done.stderr
-    assert "fallback" in row(done.stdout, "chat")  # no model yet: the floor would go back to the baseline
+    # No model here, and the forecast behind the floor (its last change, days ago) is past the age
+    # limit: one bounded step back to the baseline.
+    assert row(done.stdout, "chat").split()[1:4] == ["fallback", "7", "5"]
 
 
 def test_release_is_a_dry_run_by_default_and_restores_the_baselines_with_yes(rig, tmp_path):
@@ -157,7 +154,7 @@ def test_release_is_a_dry_run_by_default_and_restores_the_baselines_with_yes(rig
     dry = predictor("release", "--config", str(config))
 
     assert dry.returncode == 0, dry.stderr
-    assert "dry run" in dry.stdout and "would restore the baseline" in row(dry.stdout, "inference/chat")
+    assert "dry run" in dry.stdout and "would restore" in row(dry.stdout, "inference/chat")
     assert "not managed by predictor" in row(dry.stdout, "inference/idle")
     assert rig.kube.requests_for("patch") == []
     assert {o["metadata"]["name"]: o for o in rig.kube.list_objects("ScaledObject", NS)} == before
@@ -180,3 +177,43 @@ def test_release_is_a_dry_run_by_default_and_restores_the_baselines_with_yes(rig
     again = predictor("release", "--config", str(config), "--yes")  # idempotent: nothing left to do
     assert again.returncode == 0 and "not managed by predictor" in row(again.stdout, "inference/chat")
     assert len(rig.kube.requests_for("patch")) == 2
+
+
+DECLARED = {
+    "predictor.io/query": "sum(rate(vllm:request_success_total[5m]))",
+    "predictor.io/profile": "llama-3-8b-l40s-tp2",
+    "predictor.io/actuation-mode": "patch",
+}
+
+
+def test_status_and_release_cover_discovered_targets_and_release_keeps_the_declarations(rig, tmp_path):
+    put_objects(rig)
+    discovered = managed("found", floor=6, baseline=2)
+    discovered["metadata"]["labels"] = {"predictor.io/enabled": "true"}
+    discovered["metadata"]["annotations"].update(DECLARED)
+    rig.kube.put_object(discovered)
+    config = write_config(tmp_path, rig.kube.write_kubeconfig(tmp_path / "kubeconfig"))
+    text = yaml.safe_load(config.read_text())
+    text["kubernetes"]["namespaces"] = [NS]
+    config.write_text(yaml.safe_dump(text))
+    cli = CliRunner()
+
+    shown = cli.invoke(app, ["status", "--config", str(config), "--output", "json"])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    by_name = {t["target"]: t for t in document["targets"]}
+    assert set(by_name) == {"chat", "code", "idle", "frozen", f"{NS}.found"}
+    assert by_name[f"{NS}.found"]["origin"] == "discovered" and by_name["chat"]["origin"] == "config"
+    assert by_name[f"{NS}.found"]["floor"] == 6
+
+    wide = cli.invoke(app, ["status", "--config", str(config), "-o", "wide"])
+    assert wide.exit_code == 0, wide.output
+    assert wide.stdout.splitlines()[0].split()[-4:] == ["ORIGIN", "BASE", "NEXT", "RETRAIN"]
+    assert row(wide.stdout, f"{NS}.found").split()[-4:-1] == ["patch", "discovered", "2"]
+
+    released = cli.invoke(app, ["release", "--config", str(config), "--yes"])
+    assert released.exit_code == 0, released.output
+    found = rig.kube.get_object("ScaledObject", NS, "found")
+    assert found["spec"]["minReplicaCount"] == 2
+    assert found["metadata"]["annotations"] == {"team.example.com/owner": "inference", **DECLARED}
+    assert found["metadata"]["labels"] == {"predictor.io/enabled": "true"}

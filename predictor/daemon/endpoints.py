@@ -1,20 +1,30 @@
 """The daemon's HTTP endpoints: /metrics (Prometheus text format), /healthz and /readyz.
 
-/healthz answers 200 while reconcile cycles keep completing and 503 once they have stalled, so
-a liveness probe restarts a wedged daemon; /readyz answers 200 once every target has a model
-(loaded from the state directory or trained), 503 with the missing targets before that.
+/healthz answers 200 while reconcile cycles keep completing and 503 once none has completed
+for ``schedule.liveness_timeout_s``, so a liveness probe restarts a wedged daemon; /readyz
+answers 200 once the daemon can act (its state restored and a first reconcile cycle done), 503
+before that. A target without a model never makes the pod unready: per-target health is the
+``predictor_target_state`` metric and ``predictor status``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from predictor.errors import ConfigError, PredictorError
+
 Probe = Callable[[], tuple[bool, dict[str, object]]]
+
+
+class EndpointError(PredictorError):
+    """The HTTP endpoints cannot be served (e.g. the port is taken by another process)."""
 
 
 class EndpointServer:
@@ -29,7 +39,10 @@ class EndpointServer:
         liveness: Probe | None = None,
     ) -> None:
         handler = _handler(registry, readiness, liveness or (lambda: (True, {})))
-        self._server = ThreadingHTTPServer((address, port), handler)
+        try:
+            self._server = ThreadingHTTPServer((address, port), handler)
+        except OSError as error:
+            raise _bind_error(address, port, error) from error
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
@@ -44,6 +57,21 @@ class EndpointServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _bind_error(address: str, port: int, error: OSError) -> PredictorError:
+    """One line saying why ``address:port`` cannot be served, and what to change."""
+    where = f"{address}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return EndpointError(
+            f"server.port: {where} is already in use by another process; stop it or choose another "
+            "server.port (0 picks a free one)"
+        )
+    if error.errno == errno.EACCES:
+        return ConfigError(f"server.port: may not listen on {where} (ports below 1024 need privileges)")
+    if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
+        return ConfigError(f"server.listen_address: {address!r} is not an address of this machine")
+    return EndpointError(f"cannot listen on {where}: {error.strerror or error}")
 
 
 def _handler(registry: CollectorRegistry, readiness: Probe, liveness: Probe) -> type[BaseHTTPRequestHandler]:

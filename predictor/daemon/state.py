@@ -1,0 +1,230 @@
+"""Per-target state: everything the daemon knows about one managed ScaledObject between cycles.
+
+A :class:`TargetState` is the one home of a target's state: its settings and policy, its model,
+the planner's memory (kept on the ScaledObject and in the state directory, see
+:mod:`predictor.daemon.persist`), the start-ups seen for the learned cold start, when each of its
+jobs runs next (:class:`JobTimer`), and what the last cycle found (state, reason, plan, clamps).
+The :class:`TargetTable` holds them all, safe to read while discovery adds and removes targets.
+
+States (the ``predictor_target_state`` metric and ``predictor status``):
+
+- ``healthy``: a fresh model; the floor follows its forecast;
+- ``stale``: the last retrain failed; still forecasting from the last model, within its age limit;
+- ``no-model``: no usable model yet (just started, or its inputs changed): the floor is held as it
+  stands, never lowered, until a model exists or the age limit of the last one passes;
+- ``fallback``: the model is older than ``max_forecast_age_s``: the floor steps back to the baseline;
+- ``paused``: KEDA is paused on the object: left alone;
+- ``gone``: the ScaledObject does not exist (it is read again every cycle, in case it comes back).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+from predictor import __version__
+from predictor.actuation.scaledobject import FloorMemory, ScaledObjectRef
+from predictor.capacity import PodModel, pod_model
+from predictor.config import TargetSettings
+from predictor.daemon.cold_start import StartupLog
+from predictor.forecasting.base import Clamp
+from predictor.forecasting.store import ModelArtifact, TrainingInputs
+from predictor.planning import ColdStart, Plan
+from predictor.runtime.policy import Policy
+from predictor.runtime.targets import cold_start_of, policy_from_settings
+from predictor.sources.base import HistorySource
+
+Origin = Literal["config", "discovered"]
+RETRAIN = "retrain"  # the name of the per-target retrain job; a tune job gets its own JobTimer
+
+
+@dataclass
+class JobTimer:
+    """When one per-target job runs next, on the daemon's clock, and how it went.
+
+    ``due_at`` None means not scheduled. After a failure the job is due again after ``first_s``,
+    doubled with each further failure up to ``max_s`` (:meth:`failed`). ``running`` is true while
+    a run is in flight, also one abandoned for its time limit, so runs never pile up.
+    """
+
+    due_at: pd.Timestamp | None = None
+    failures: int = 0
+    running: bool = False
+    last_error: str | None = None
+
+    def is_due(self, now: pd.Timestamp) -> bool:
+        return self.due_at is not None and self.due_at <= now and not self.running
+
+    def succeeded(self, next_at: pd.Timestamp) -> None:
+        self.due_at, self.failures, self.last_error = next_at, 0, None
+
+    def failed(self, now: pd.Timestamp, why: str, *, first_s: float, max_s: float) -> float:
+        """Count a failure and schedule the retry; returns the wait, seconds."""
+        wait_s = min(first_s * 2**self.failures, max_s)
+        self.failures += 1
+        self.due_at, self.last_error = now + pd.Timedelta(seconds=wait_s), why
+        return wait_s
+
+
+@dataclass
+class TargetState:
+    """One managed ScaledObject (see the module docstring)."""
+
+    settings: TargetSettings
+    origin: Origin
+    ref: ScaledObjectRef
+    source: HistorySource
+    policy: Policy
+    pod: PodModel
+    configured_cold_start: ColdStart
+    cold_start: ColdStart
+    inputs: TrainingInputs  # what a model of this target must have been trained on
+    artifact: ModelArtifact | None = None
+    memory: FloorMemory = field(default_factory=FloorMemory)  # as this daemon last knew it
+    uid: str | None = None  # the ScaledObject the memory is about (a recreated one starts afresh)
+    startups: StartupLog = field(default_factory=StartupLog)
+    jobs: dict[str, JobTimer] = field(default_factory=lambda: {RETRAIN: JobTimer()})
+    state: str = "no-model"
+    last_error: str | None = None
+    plan: Plan | None = None
+    clamps: tuple[Clamp, ...] = ()
+    gone: bool = False
+
+    @classmethod
+    def create(
+        cls, settings: TargetSettings, source: HistorySource, origin: Origin = "config"
+    ) -> TargetState:
+        configured = cold_start_of(settings)
+        return cls(
+            settings=settings,
+            origin=origin,
+            ref=ScaledObjectRef.parse(settings.scaled_object),
+            source=source,
+            policy=policy_from_settings(settings.policy),
+            pod=pod_model(settings.capacity, settings.role),
+            configured_cold_start=configured,
+            cold_start=configured,
+            inputs=inputs_of(settings),
+        )
+
+    def reconfigured(self, settings: TargetSettings, source: HistorySource) -> TargetState:
+        """This target under new settings (a changed declaration), keeping its model, memory,
+        start-ups and timers; a model whose inputs no longer match is retrained first."""
+        fresh = TargetState.create(settings, source, self.origin)
+        fresh.artifact, fresh.memory, fresh.uid, fresh.startups = (
+            self.artifact,
+            self.memory,
+            self.uid,
+            self.startups,
+        )
+        fresh.jobs, fresh.state, fresh.last_error, fresh.gone = (
+            self.jobs,
+            self.state,
+            self.last_error,
+            self.gone,
+        )
+        if self.cold_start.source == "learned" and settings.cold_start.learn:
+            fresh.cold_start = self.cold_start
+        return fresh
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def mode(self) -> str:
+        return self.settings.policy.actuation_mode
+
+    @property
+    def retrain(self) -> JobTimer:
+        return self.jobs[RETRAIN]
+
+    def model_problem(self) -> str | None:
+        """Why the model cannot be used now (None: it can): none yet, or trained on a different
+        source or step. A model trained on another window, model choice or predictor version still
+        forecasts the same series and is used until its retrain, which is due at once."""
+        if self.artifact is None:
+            return "no model yet"
+        inputs = self.artifact.inputs
+        if self.artifact.step_s != self.inputs.step_s:
+            return f"the model's step is {self.artifact.step_s} s, the config's {self.inputs.step_s} s"
+        if inputs is not None and inputs.source != self.inputs.source:
+            return f"the model was trained on {inputs.source}, the config reads {self.inputs.source}"
+        return None
+
+    def stale_inputs(self) -> list[str]:
+        """What the model was trained on that the config no longer asks for (empty: nothing)."""
+        if self.artifact is None:
+            return []
+        if self.artifact.inputs is None:
+            return ["trained by an older predictor that did not record its inputs"]
+        return self.artifact.inputs.differences(self.inputs)
+
+
+def inputs_of(settings: TargetSettings) -> TrainingInputs:
+    """What a model of ``settings`` must be trained on."""
+    return TrainingInputs(
+        source=describe_source(settings),
+        step_s=settings.policy.model_step_s,
+        window_days=settings.policy.history_window_days,
+        model=settings.policy.model,
+        version=__version__,
+    )
+
+
+def describe_source(settings: TargetSettings) -> str:
+    """The target's history in one line: ``prometheus: <query>``, ``file: <path>``, ``synthetic: ...``."""
+    if settings.history_synthetic is not None:
+        s = settings.history_synthetic
+        return f"synthetic: seed {s.seed}, {s.base_rps:g}-{s.peak_rps:g} req/s"
+    if settings.history_file is not None:
+        column = f" column {settings.history_value_column}" if settings.history_value_column else ""
+        counts = " (counts)" if settings.history_counts else ""
+        return f"file: {settings.history_file}{column}{counts}"
+    return f"prometheus: {settings.query}"
+
+
+class TargetTable:
+    """The managed targets by name. Readers take a :meth:`snapshot`, so discovery may add and
+    remove targets while a cycle runs over the others."""
+
+    def __init__(self, targets: list[TargetState] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._targets: dict[str, TargetState] = {t.name: t for t in targets or []}
+
+    def snapshot(self) -> list[TargetState]:
+        with self._lock:
+            return list(self._targets.values())
+
+    def get(self, name: str) -> TargetState | None:
+        with self._lock:
+            return self._targets.get(name)
+
+    def __getitem__(self, name: str) -> TargetState:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        with self._lock:
+            return name in self._targets
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._targets)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._targets)
+
+    def put(self, target: TargetState) -> None:
+        with self._lock:
+            self._targets[target.name] = target
+
+    def remove(self, name: str) -> TargetState | None:
+        with self._lock:
+            return self._targets.pop(name, None)
