@@ -76,6 +76,11 @@ class TargetSettings(BaseModel):
     offline_max_replicas: int = Field(
         100, ge=1, description="The maxReplicaCount assumed when kubernetes.mode is offline."
     )
+    pod_metrics_selector: str | None = Field(
+        None,
+        description="PromQL label matchers of the target's vLLM pods, e.g. "
+        'namespace="inference",model_name="llama-3-70b": observed capacity reads their per-pod metrics.',
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> TargetSettings:
