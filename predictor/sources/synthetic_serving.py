@@ -526,9 +526,8 @@ def churning_fleet(
     )
     rng = np.random.default_rng(seed)
     hour = (index.hour + index.minute / 60).to_numpy()
-    total = (
-        (0.1 + 0.9 * daily_shape(hour)) * peak_per_pod_rps * slots * np.exp(rng.normal(0, 0.03, len(index)))
-    )
+    relative = (0.1 + 0.9 * daily_shape(hour)) if shape is None else np.asarray(shape, dtype=float)
+    total = relative * peak_per_pod_rps * slots * np.exp(rng.normal(0, noise, len(index)))
     share = np.where(warm, 0.5, 1.0) * present.to_numpy()
     share = share / share.sum(axis=1, keepdims=True)
     load = pd.DataFrame(share * total[:, None], index=index, columns=present.columns).where(present)
