@@ -63,12 +63,21 @@ def compare_capacity(
         )
         reason = f"{what} is {change} {conf} (margin {margin:.0%}): {verdict}"
     elif observed.status == "not-reached":
-        off = ratio > 1 + margin
-        reason = (
-            f"pods met the objective up to {observed.rps_per_pod:.3g} req/s, {change} {conf} "
-            f"(margin {margin:.0%}): "
-            + ("the profile understates capacity" if off else "no evidence against the profile")
-        )
+        upper = observed.upper_rps
+        if upper is not None and upper < configured_rps_per_pod * (1 - margin):
+            # Met up to a load, missed at a higher one that is still below the configured rate.
+            off, ratio = True, upper / configured_rps_per_pod
+            reason = (
+                f"pods missed the objective at {upper:.3g} req/s, {1 - ratio:.0%} below {conf} "
+                f"(margin {margin:.0%}): the profile overstates capacity"
+            )
+        else:
+            off = ratio > 1 + margin
+            reason = (
+                f"pods met the objective up to {observed.rps_per_pod:.3g} req/s, {change} {conf} "
+                f"(margin {margin:.0%}): "
+                + ("the profile understates capacity" if off else "no evidence against the profile")
+            )
     else:
         off = ratio < 1 - margin
         reason = (
@@ -84,14 +93,21 @@ def observed_pod_model(configured: PodModel, observed: ObservedCapacity) -> tupl
 
     The time a request spends in a pod stays the configured one; the concurrency is scaled so that
     a pod at full use serves the observed rate. ``measured`` uses the crossing; ``not-reached`` uses
-    the lower bound only where it exceeds the configured rate (proven capacity); ``exceeded`` the
-    upper bound only where it is below (proven shortfall); ``no-data`` keeps the configured model.
+    the lower bound only where it exceeds the configured rate (proven capacity), or the load where
+    the objective was missed when that is below it; ``exceeded`` the upper bound only where it is
+    below (proven shortfall); ``no-data`` keeps the configured model.
     """
     configured_rps = configured.rps_per_pod(1.0)
     rps = observed.rps_per_pod
     if observed.status == "no-data" or rps is None:
         return configured, f"configured capacity: no observation ({observed.reason})"
-    if observed.status == "not-reached" and rps <= configured_rps:
+    if (
+        observed.status == "not-reached"
+        and observed.upper_rps is not None
+        and observed.upper_rps < configured_rps
+    ):
+        rps = observed.upper_rps  # missed there: capacity is below it
+    elif observed.status == "not-reached" and rps <= configured_rps:
         return configured, "configured capacity: production never reached it, so it stands"
     if observed.status == "exceeded" and rps >= configured_rps:
         return configured, "configured capacity: production missed the objective only above it"

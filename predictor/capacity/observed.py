@@ -10,16 +10,20 @@ The estimate:
    series (re)appeared: a pod that has just started (cold caches, first compilations, a router
    still ramping it up) serves slower than it will, and counting it would under-report capacity
    and over-scale. A pod present from the start of what was read is older than that.
-2. **Binning by load.** The remaining samples (pod × step with requests) are put into equal-width
+2. **Steady load.** A sample is also left out when its pod's load differs from the pod's
+   previous or next sample by more than ``steadiness`` (10 %) and by more than counting noise: a
+   5-minute step inside a burst or a steep ramp averages quiet minutes with saturated ones and
+   reads as a miss at a moderate load.
+3. **Binning by load.** The remaining samples (pod × step with requests) are put into equal-width
    bins of load per pod. In each bin the share of requests within the limit is pooled over its
    samples from the histogram: the requests at or below the limit (interpolated linearly between
    bucket bounds, as ``histogram_quantile`` does) over all requests. Pooling counts, rather than
    averaging per-sample percentiles, weighs each sample by its traffic. A bin needs
    ``min_samples`` samples and enough requests to see the tail (10 / (1 − q): 1,000 for p99).
-3. **Monotone fit.** More load never makes a pod faster, so the share within the limit is fitted
+4. **Monotone fit.** More load never makes a pod faster, so the share within the limit is fitted
    as a non-increasing function of load (weighted isotonic regression); one noisy bin cannot
    move the answer on its own.
-4. **The crossing.** Capacity is where the fitted share falls below the percentile (0.99 for p99),
+5. **The crossing.** Capacity is where the fitted share falls below the percentile (0.99 for p99),
    interpolated linearly between the bins around it. With several objectives, the lowest crossing.
 
 The answer says how much it can say (:attr:`ObservedCapacity.status`): ``measured`` (crossed
@@ -42,6 +46,9 @@ from predictor.capacity.slo import Slo
 from predictor.errors import CapacityError
 
 Status = Literal["measured", "not-reached", "exceeded", "no-data"]
+# Largest change of a pod's load to its neighbouring samples that keeps a sample (a fraction);
+# chosen by leave-one-trace-out in bench/observed_capacity.py (see bench/RESULTS.md).
+STEADINESS = 0.1
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class ObservedCapacity:
     bins: tuple[LoadBin, ...]
     reason: str
     notes: tuple[str, ...] = ()
+    samples_unsteady: int = 0
+    upper_rps: float | None = None  # not-reached: the objective was missed at this load, req/s
 
     @property
     def seconds_per_request(self) -> float | None:
@@ -127,6 +136,8 @@ class ObservedCapacity:
             "pods_warming": self.pods_warming,
             "samples": self.samples,
             "samples_warming": self.samples_warming,
+            "samples_unsteady": self.samples_unsteady,
+            "upper_rps": rounded(self.upper_rps),
             "requests": round(self.requests),
             "reason": self.reason,
             "notes": list(self.notes),
@@ -145,6 +156,23 @@ class ObservedCapacity:
 
 def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def unsteady_mask(load: pd.DataFrame, tolerance: float | None, step_s: float) -> np.ndarray:
+    """True where a pod's load differs from its previous or next sample by more than
+    ``tolerance`` (a fraction of the sample's own load) and by more than three standard deviations
+    of Poisson counting noise over a ``step_s`` step: a step in a ramp or a burst averages quiet
+    minutes with saturated ones, and reads as a miss at a moderate load."""
+    if tolerance is None:
+        return np.zeros(load.shape, dtype=bool)
+    values = load.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Two independent counts of n requests each differ by about sqrt(2 n): relative 3 sqrt(2 / n).
+        noise = 3.0 * np.sqrt(2.0 / (values * step_s))
+        limit = np.maximum(tolerance, noise)
+        before = np.abs(values - load.shift(1).to_numpy(dtype=float)) / values
+        after = np.abs(load.shift(-1).to_numpy(dtype=float) - values) / values
+        return (np.nan_to_num(before, nan=0.0) > limit) | (np.nan_to_num(after, nan=0.0) > limit)
 
 
 def warming_mask(metrics: PodMetrics, warmup_s: float) -> pd.DataFrame:
@@ -178,8 +206,11 @@ def estimate_observed_capacity(
     warmup_s: float,
     bins: int = 20,
     min_samples: int = 3,
+    steadiness: float | None = STEADINESS,
 ) -> ObservedCapacity:
-    """Capacity per pod at ``slos`` from ``metrics`` (see the module docstring)."""
+    """Capacity per pod at ``slos`` from ``metrics`` (see the module docstring); ``steadiness``
+    is the largest change of a pod's load to its neighbouring samples that keeps a sample (None:
+    keep every sample)."""
     if not slos:
         raise CapacityError("observed capacity needs at least one objective (e.g. ttft_p99_s: 0.5)")
     missing = [slo.metric for slo in slos if slo.metric not in metrics.histograms]
@@ -194,23 +225,29 @@ def estimate_observed_capacity(
     rates = load.to_numpy()
     with np.errstate(invalid="ignore"):
         seen = np.isfinite(rates) & (rates > 0) & np.isfinite(counted) & (counted > 0)
-    used = seen & ~warming
+    unsteady = unsteady_mask(load, steadiness, metrics.step_s) & seen & ~warming
+    used = seen & ~warming & ~unsteady
     tally = Tally(
         pods=int(seen.any(axis=0).sum()),
         pods_warming=int((seen & warming).any(axis=0).sum()),
         samples=int(used.sum()),
         samples_warming=int((seen & warming).sum()),
         warmup_s=warmup_s,
+        samples_unsteady=int(unsteady.sum()),
     )
     if tally.samples == 0:
         return _without_answer(slos, tally, 0.0, (), "no samples with requests" + tally.outside())
     samples = _samples(metrics, slos, used)
     requests = float(samples.total[0].sum())
     found = _bins(samples, slos, bins=bins, min_samples=min_samples)
+    # Bins next to each other are one bin width apart; a crossing across more than two widths of
+    # unseen load is not measured.
+    max_gap_rps = 2.5 * float(samples.load.max() - samples.load.min()) / bins
     if not found:
         tail = f"too few requests per load bin to see the {slos[0].stat} tail"
         return _without_answer(slos, tally, requests, (), tail)
-    return replace(_crossing(found, slos, tally, requests), notes=_resolution_notes(metrics, slos))
+    observed = _crossing(found, slos, tally, requests, max_gap_rps)
+    return replace(observed, notes=_resolution_notes(metrics, slos))
 
 
 def _resolution_notes(metrics: PodMetrics, slos: Sequence[Slo]) -> tuple[str, ...]:
@@ -241,6 +278,7 @@ class Tally:
     samples: int
     samples_warming: int
     warmup_s: float
+    samples_unsteady: int = 0
 
     def outside(self) -> str:
         return f" outside the first {self.warmup_s / 60:g} min of a pod" if self.samples_warming else ""
@@ -252,6 +290,8 @@ class Tally:
                 f"; {self.samples_warming:,} samples of {self.pods_warming} pods in their first "
                 f"{self.warmup_s / 60:g} min left out"
             )
+        if self.samples_unsteady:
+            text += f"; {self.samples_unsteady:,} samples in a ramp or a burst left out"
         return text
 
 
@@ -345,34 +385,54 @@ def _without_answer(
         pods_warming=tally.pods_warming,
         samples=tally.samples,
         samples_warming=tally.samples_warming,
+        samples_unsteady=tally.samples_unsteady,
         requests=requests,
         bins=bins,
         reason=reason,
     )
 
 
-def _crossing(found: list[LoadBin], slos: Sequence[Slo], tally: Tally, requests: float) -> ObservedCapacity:
+@dataclass(frozen=True)
+class _Crossing:
+    """Where one objective is crossed: ``kind`` measured (at ``rps``), exceeded (missed at the
+    lowest load, ``rps``), or gap (met up to ``rps``, missed at ``upper``, nothing seen between)."""
+
+    rps: float
+    slo: Slo
+    in_flight: float | None
+    kv_usage: float | None
+    kind: str
+    upper: float | None = None
+
+
+def _crossing_of(found: list[LoadBin], i: int, slo: Slo, max_gap_rps: float) -> _Crossing | None:
+    below = [j for j, b in enumerate(found) if b.fitted[i] < slo.quantile]
+    if not below:
+        return None
+    j = below[0]
+    if j == 0:
+        return _Crossing(found[0].load_rps, slo, found[0].in_flight, found[0].kv_usage, "exceeded")
+    lo, hi = found[j - 1], found[j]
+    if hi.load_rps - lo.load_rps > max_gap_rps:
+        # The loads where the knee lies were never seen: interpolating across would invent it.
+        return _Crossing(lo.load_rps, slo, lo.in_flight, lo.kv_usage, "gap", upper=hi.load_rps)
+    share = (lo.fitted[i] - slo.quantile) / (lo.fitted[i] - hi.fitted[i])
+    return _Crossing(
+        lo.load_rps + share * (hi.load_rps - lo.load_rps),
+        slo,
+        _interpolate(lo.in_flight, hi.in_flight, share),
+        _interpolate(lo.kv_usage, hi.kv_usage, share),
+        "measured",
+    )
+
+
+def _crossing(
+    found: list[LoadBin], slos: Sequence[Slo], tally: Tally, requests: float, max_gap_rps: float
+) -> ObservedCapacity:
     """Where each objective's fitted share first falls below its percentile; the lowest wins."""
-    crossings: list[tuple[float, Slo, float | None, float | None, bool]] = []
-    for i, slo in enumerate(slos):
-        below = [j for j, b in enumerate(found) if b.fitted[i] < slo.quantile]
-        if not below:
-            continue
-        j = below[0]
-        if j == 0:
-            first = found[0]
-            crossings.append((first.load_rps, slo, first.in_flight, first.kv_usage, True))
-            continue
-        lo, hi = found[j - 1], found[j]
-        share = (lo.fitted[i] - slo.quantile) / (lo.fitted[i] - hi.fitted[i])
-        crossings.append((
-            lo.load_rps + share * (hi.load_rps - lo.load_rps),
-            slo,
-            _interpolate(lo.in_flight, hi.in_flight, share),
-            _interpolate(lo.kv_usage, hi.kv_usage, share),
-            False,
-        ))  # fmt: skip
+    crossings = [c for i, slo in enumerate(slos) if (c := _crossing_of(found, i, slo, max_gap_rps))]
     status: Status
+    upper: float | None = None
     if not crossings:
         top = found[-1]
         label = " and ".join(slo.label for slo in slos)
@@ -382,17 +442,24 @@ def _crossing(found: list[LoadBin], slos: Sequence[Slo], tally: Tally, requests:
             f"(capacity is at least that), {tally.where()}"
         )
     else:
-        rps, slo, in_flight, kv, exceeded = min(crossings, key=lambda c: c[0])
-        binding = slo
-        if exceeded:
+        first = min(crossings, key=lambda c: c.rps)
+        rps, binding, in_flight, kv = first.rps, first.slo, first.in_flight, first.kv_usage
+        if first.kind == "exceeded":
             status = "exceeded"
             reason = (
-                f"{slo.label} missed even at the lowest load seen, {rps:.3g} req/s per pod "
+                f"{first.slo.label} missed even at the lowest load seen, {rps:.3g} req/s per pod "
                 f"(capacity is below that), {tally.where()}"
+            )
+        elif first.kind == "gap":
+            status = "not-reached"
+            upper = min([first.upper or math.inf, *(c.rps for c in crossings if c is not first)])
+            reason = (
+                f"{first.slo.label} held up to {rps:.3g} req/s per pod and was missed at {upper:.3g}, "
+                f"with no load seen between (capacity is at least {rps:.3g}), {tally.where()}"
             )
         else:
             status = "measured"
-            reason = f"{slo.label} is crossed at {rps:.3g} req/s per pod, {tally.where()}"
+            reason = f"{first.slo.label} is crossed at {rps:.3g} req/s per pod, {tally.where()}"
     return ObservedCapacity(
         status=status,
         rps_per_pod=rps,
@@ -404,7 +471,9 @@ def _crossing(found: list[LoadBin], slos: Sequence[Slo], tally: Tally, requests:
         pods_warming=tally.pods_warming,
         samples=tally.samples,
         samples_warming=tally.samples_warming,
+        samples_unsteady=tally.samples_unsteady,
         requests=requests,
         bins=tuple(found),
         reason=reason,
+        upper_rps=upper,
     )

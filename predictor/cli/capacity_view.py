@@ -103,7 +103,11 @@ def check_view(check: CapacityCheck) -> Group:
     table.add_row(
         "req/s per pod at full use",
         f"{fmt(round(c.rps_per_pod(1.0), 3))} (C / D)",
-        f"{bound}{fmt(round(rps, 3))} ({observed.status})" if rps is not None else "no data",
+        "no data"
+        if rps is None
+        else f"{fmt(round(rps, 3))}–{fmt(round(observed.upper_rps, 3))} ({observed.status})"
+        if observed.upper_rps is not None
+        else f"{bound}{fmt(round(rps, 3))} ({observed.status})",
     )
     table.add_row(
         "requests in flight per pod",

@@ -16,6 +16,7 @@ from predictor.capacity.observed import (
     LatencyHistogram,
     PodMetrics,
     estimate_observed_capacity,
+    unsteady_mask,
     warming_mask,
 )
 from predictor.capacity.slo import Slo
@@ -89,6 +90,24 @@ def test_loads_above_the_knee_only_give_an_upper_bound():
     assert "capacity is below that" in observed.reason
 
 
+def test_a_crossing_across_unseen_loads_is_only_bounded():
+    """Pods seen at 2-2.5 req/s (met) and at 12.4 (missed), nothing between: the knee lies
+    somewhere in the gap, and interpolating across it would invent a number."""
+    gap = metrics_at({"a": 2.0, "b": 2.2, "c": 2.5, "d": 12.4, "e": 12.45})
+    observed = estimate_observed_capacity(gap, [TTFT], warmup_s=0)
+    assert observed.status == "not-reached"
+    assert observed.rps_per_pod == pytest.approx(2.5, rel=0.05)
+    assert observed.upper_rps == pytest.approx(12.4, rel=0.02)
+    assert "with no load seen between" in observed.reason
+    assert observed.rps_per_pod < POD.truth_rps(TTFT) < observed.upper_rps  # both bounds hold
+    assert not compare_capacity(10.0, observed, margin=0.25).off  # 10 req/s lies inside the bounds
+    high = compare_capacity(20.0, observed, margin=0.25)
+    assert high.off and "pods missed the objective at 12.4 req/s" in high.reason
+    configured = pod_model(load_profile("llama-3-8b-l40s-tp2").capacity)  # 12.5 req/s at full use
+    sized, _ = observed_pod_model(configured, observed)
+    assert sized.rps_per_pod(1.0) == pytest.approx(observed.upper_rps)  # missed below 12.5: below it
+
+
 def test_no_samples_is_no_data_never_zero():
     nothing = pd.DataFrame(dtype=float)
     empty = PodMetrics(300, nothing, {"ttft": LatencyHistogram("x", {math.inf: nothing})}, {})
@@ -112,6 +131,17 @@ def test_a_warming_pod_is_left_out():
     assert kept.rps_per_pod == pytest.approx(POD.truth_rps(TTFT), rel=0.1)
     counted = estimate_observed_capacity(metrics, [TTFT], warmup_s=0)
     assert counted.rps_per_pod < 0.8 * POD.truth_rps(TTFT)
+
+
+def test_samples_in_a_burst_are_left_out():
+    load = pd.DataFrame({"a": [5.0, 5.0, 10.0, 5.0, 5.2], "b": [5.0, 5.4, 5.8, np.nan, 6.1]})
+    mask = unsteady_mask(load, 0.1, 300)
+    assert mask[:, 0].tolist() == [False, True, True, True, False]  # the burst and both its edges
+    assert not mask[:, 1].any()  # 8 % steps and a missing neighbour are steady
+    assert not unsteady_mask(load, None, 300).any()
+    # At 0.1 req/s a 5-minute step counts 30 requests: a 40 % change is counting noise.
+    quiet = pd.DataFrame({"a": [0.1, 0.14, 0.1]})
+    assert not unsteady_mask(quiet, 0.1, 300).any() and unsteady_mask(quiet * 100, 0.1, 300).any()
 
 
 def test_share_within_interpolates_between_bucket_bounds():
