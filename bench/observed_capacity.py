@@ -2,7 +2,7 @@
 
 For each real trace in ``../shared/data/traces/``, its busiest day (the calendar day, in the
 trace's own clock, with the largest swing of the 15-minute mean) drives a fleet of five synthetic
-vLLM pods (:func:`predictor.sources.synthetic_serving.churning_fleet`: each pod replaced every
+vLLM pods (:func:`predictor.sources.synthetic_fleet.churning_fleet`: each pod replaced every
 2.5 h, a new one six times slower at half a share of traffic for 12 minutes). The day's rate is
 scaled so the fleet's busiest minute asks 12.2 req/s per pod; the pod's truth is 10.9 req/s for
 TTFT p99 ≤ 0.5 s and 11.7 for TTFT p99 ≤ 1 s (it saturates at 12.8). The samples are read the way
@@ -44,12 +44,8 @@ import pandas as pd
 
 from predictor.capacity.observed import STEADINESS, ObservedCapacity, PodMetrics, estimate_observed_capacity
 from predictor.capacity.slo import Slo
-from predictor.sources.synthetic_serving import (
-    SyntheticPod,
-    as_pod_metrics,
-    churning_fleet,
-    production_samples,
-)
+from predictor.sources.synthetic_fleet import as_pod_metrics, churning_fleet, production_samples
+from predictor.sources.synthetic_serving import SyntheticPod
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 SLOS = (Slo("ttft", 99, 0.5), Slo("ttft", 99, 1.0))

@@ -41,7 +41,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from predictor.capacity.fitting import isotonic_decreasing, share_within
+from predictor.capacity.fitting import share_within
+from predictor.capacity.load_bins import BinSamples, LoadBin, crossing_of, load_bins
 from predictor.capacity.slo import Slo
 from predictor.errors import CapacityError
 
@@ -76,19 +77,6 @@ class PodMetrics:
     lives: Mapping[str, Sequence[pd.Timestamp]]
     in_flight: pd.DataFrame | None = None
     kv_usage: pd.DataFrame | None = None
-
-
-@dataclass(frozen=True)
-class LoadBin:
-    """One bin of load per pod: its request-weighted mean load and the share within each limit."""
-
-    load_rps: float
-    samples: int
-    requests: float
-    within: tuple[float, ...]  # measured share of requests within each objective's limit
-    fitted: tuple[float, ...]  # the monotone fit of it
-    in_flight: float | None
-    kv_usage: float | None
 
 
 @dataclass(frozen=True)
@@ -187,18 +175,6 @@ def warming_mask(metrics: PodMetrics, warmup_s: float) -> pd.DataFrame:
     return mask
 
 
-@dataclass(frozen=True)
-class _Samples:
-    """The samples an estimate uses: load per pod, and per objective the requests within the
-    limit and all requests (counts over a step), plus the optional gauges."""
-
-    load: np.ndarray
-    within: tuple[np.ndarray, ...]
-    total: tuple[np.ndarray, ...]
-    in_flight: np.ndarray | None
-    kv_usage: np.ndarray | None
-
-
 def estimate_observed_capacity(
     metrics: PodMetrics,
     slos: Sequence[Slo],
@@ -239,7 +215,7 @@ def estimate_observed_capacity(
         return _without_answer(slos, tally, 0.0, (), "no samples with requests" + tally.outside())
     samples = _samples(metrics, slos, used)
     requests = float(samples.total[0].sum())
-    found = _bins(samples, slos, bins=bins, min_samples=min_samples)
+    found = load_bins(samples, slos, bins=bins, min_samples=min_samples)
     # Bins next to each other are one bin width apart; a crossing across more than two widths of
     # unseen load is not measured.
     max_gap_rps = 2.5 * float(samples.load.max() - samples.load.min()) / bins
@@ -295,7 +271,7 @@ class Tally:
         return text
 
 
-def _samples(metrics: PodMetrics, slos: Sequence[Slo], used: np.ndarray) -> _Samples:
+def _samples(metrics: PodMetrics, slos: Sequence[Slo], used: np.ndarray) -> BinSamples:
     load = metrics.throughput_rps
 
     def pick(frame: pd.DataFrame) -> np.ndarray:
@@ -307,68 +283,13 @@ def _samples(metrics: PodMetrics, slos: Sequence[Slo], used: np.ndarray) -> _Sam
         inside, count = share_within(buckets, slo.limit_s)
         within.append(np.nan_to_num(inside) * metrics.step_s)
         total.append(np.nan_to_num(count) * metrics.step_s)
-    return _Samples(
+    return BinSamples(
         load=pick(load),
         within=tuple(within),
         total=tuple(total),
         in_flight=None if metrics.in_flight is None else pick(metrics.in_flight),
         kv_usage=None if metrics.kv_usage is None else pick(metrics.kv_usage),
     )
-
-
-def _weighted_mean(values: np.ndarray | None, members: np.ndarray, weight: np.ndarray) -> float | None:
-    if values is None:
-        return None
-    chosen = values[members]
-    present = np.isfinite(chosen)
-    if not present.any() or weight[present].sum() <= 0:
-        return None
-    return float(np.sum(chosen[present] * weight[present]) / weight[present].sum())
-
-
-def _bins(samples: _Samples, slos: Sequence[Slo], *, bins: int, min_samples: int) -> list[LoadBin]:
-    x = samples.load
-    edges = np.linspace(float(x.min()), float(x.max()), bins + 1)
-    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
-    needed = 10.0 / (1.0 - max(slo.quantile for slo in slos))  # enough requests to see the tail
-    kept: list[tuple[float, int, float, tuple[float, ...], float | None, float | None]] = []
-    for b in range(bins):
-        members = which == b
-        totals = [t[members].sum() for t in samples.total]
-        if members.sum() < min_samples or min(totals) < needed:
-            continue
-        weight = samples.total[0][members]
-        shares = tuple(float(w[members].sum() / t) for w, t in zip(samples.within, totals, strict=True))
-        kept.append((
-            float(np.sum(x[members] * weight) / weight.sum()),
-            int(members.sum()),
-            float(totals[0]),
-            shares,
-            _weighted_mean(samples.in_flight, members, weight),
-            _weighted_mean(samples.kv_usage, members, weight),
-        ))  # fmt: skip
-    if not kept:
-        return []
-    weights = np.array([k[2] for k in kept])
-    fits = [isotonic_decreasing(np.array([k[3][i] for k in kept]), weights) for i in range(len(slos))]
-    return [
-        LoadBin(
-            load_rps=load,
-            samples=n,
-            requests=requests,
-            within=shares,
-            fitted=tuple(float(fit[j]) for fit in fits),
-            in_flight=in_flight,
-            kv_usage=kv,
-        )
-        for j, (load, n, requests, shares, in_flight, kv) in enumerate(kept)
-    ]
-
-
-def _interpolate(a: float | None, b: float | None, share: float) -> float | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return a + share * (b - a)
 
 
 def _without_answer(
@@ -392,45 +313,11 @@ def _without_answer(
     )
 
 
-@dataclass(frozen=True)
-class _Crossing:
-    """Where one objective is crossed: ``kind`` measured (at ``rps``), exceeded (missed at the
-    lowest load, ``rps``), or gap (met up to ``rps``, missed at ``upper``, nothing seen between)."""
-
-    rps: float
-    slo: Slo
-    in_flight: float | None
-    kv_usage: float | None
-    kind: str
-    upper: float | None = None
-
-
-def _crossing_of(found: list[LoadBin], i: int, slo: Slo, max_gap_rps: float) -> _Crossing | None:
-    below = [j for j, b in enumerate(found) if b.fitted[i] < slo.quantile]
-    if not below:
-        return None
-    j = below[0]
-    if j == 0:
-        return _Crossing(found[0].load_rps, slo, found[0].in_flight, found[0].kv_usage, "exceeded")
-    lo, hi = found[j - 1], found[j]
-    if hi.load_rps - lo.load_rps > max_gap_rps:
-        # The loads where the knee lies were never seen: interpolating across would invent it.
-        return _Crossing(lo.load_rps, slo, lo.in_flight, lo.kv_usage, "gap", upper=hi.load_rps)
-    share = (lo.fitted[i] - slo.quantile) / (lo.fitted[i] - hi.fitted[i])
-    return _Crossing(
-        lo.load_rps + share * (hi.load_rps - lo.load_rps),
-        slo,
-        _interpolate(lo.in_flight, hi.in_flight, share),
-        _interpolate(lo.kv_usage, hi.kv_usage, share),
-        "measured",
-    )
-
-
 def _crossing(
     found: list[LoadBin], slos: Sequence[Slo], tally: Tally, requests: float, max_gap_rps: float
 ) -> ObservedCapacity:
     """Where each objective's fitted share first falls below its percentile; the lowest wins."""
-    crossings = [c for i, slo in enumerate(slos) if (c := _crossing_of(found, i, slo, max_gap_rps))]
+    crossings = [c for i, slo in enumerate(slos) if (c := crossing_of(found, i, slo, max_gap_rps))]
     status: Status
     upper: float | None = None
     if not crossings:

@@ -31,7 +31,8 @@ from predictor.config.calibrated import calibrated_profile, write_profile
 from predictor.errors import CapacityError, ConfigError, SourceError
 from predictor.runtime.capacity_check import check_capacity, metrics_source_for
 from predictor.runtime.targets import find_target
-from predictor.sources import synthetic_serving
+from predictor.sources import synthetic_loadtest
+from predictor.sources.synthetic_serving import SyntheticPod
 from predictor.sources.vllm_bench import read_bench_files
 
 app = typer.Typer(
@@ -255,7 +256,7 @@ def sweep_example(
     ] = "1,2,4,6,8,9,10,11,12,14,16",
     generation: Annotated[
         str, typer.Option(help="Format: 'vllm bench serve', 'benchmark_serving.py' or its oldest form.")
-    ] = synthetic_serving.GENERATIONS[0],
+    ] = synthetic_loadtest.GENERATIONS[0],
     num_prompts: Annotated[int, typer.Option(help="Requests per run.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the run-to-run noise.")] = 0,
 ) -> None:
@@ -274,15 +275,15 @@ def sweep_example(
             ) from None
         if not chosen or any(not r > 0 for r in chosen):
             raise ConfigError(f"--rates {rates!r}: every rate must be > 0 req/s")
-        if generation not in synthetic_serving.GENERATIONS:
+        if generation not in synthetic_loadtest.GENERATIONS:
             raise ConfigError(
-                f"--generation {generation!r}: expected one of {', '.join(synthetic_serving.GENERATIONS)}"
+                f"--generation {generation!r}: expected one of {', '.join(synthetic_loadtest.GENERATIONS)}"
             )
         if num_prompts < 1:
             raise ConfigError("--num-prompts: must be at least 1")
-        pod = synthetic_serving.SyntheticPod()
+        pod = SyntheticPod()
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, result in synthetic_serving.sweep(
+        for name, result in synthetic_loadtest.sweep(
             pod, chosen, generation=generation, num_prompts=num_prompts, seed=seed
         ):
             (out_dir / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

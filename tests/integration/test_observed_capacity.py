@@ -32,7 +32,8 @@ from predictor.config import Settings, load_settings
 from predictor.errors import SourceError
 from predictor.runtime.capacity_check import check_capacity, metrics_source_for
 from predictor.runtime.targets import find_target
-from predictor.sources.synthetic_serving import SyntheticPod, churning_fleet, production_samples
+from predictor.sources.synthetic_fleet import churning_fleet, production_samples
+from predictor.sources.synthetic_serving import SyntheticPod
 from predictor.sources.vllm_metrics import VllmMetricsSource
 from tests.support.prometheus_server import build_tsdb, start_prometheus
 from tests.support.vllm_metrics import Exported, write_vllm_openmetrics

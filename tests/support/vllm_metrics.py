@@ -1,7 +1,7 @@
 """vLLM's per-pod metrics for a real Prometheus: the OpenMetrics file of a synthetic fleet.
 
 :func:`write_vllm_openmetrics` writes what the pods of
-:func:`predictor.sources.synthetic_serving.churning_fleet` export (vLLM's metric names, one series
+:func:`predictor.sources.synthetic_fleet.churning_fleet` export (vLLM's metric names, one series
 per pod, ``pod``/``namespace``/``model_name`` labels, a 60 s scrape) for
 :func:`tests.support.prometheus_server.build_tsdb`: timestamps in seconds, each series ascending,
 families not interleaved, ``# EOF`` at the end.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from predictor.sources.synthetic_serving import PodSamples
+from predictor.sources.synthetic_fleet import PodSamples
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from predictor.capacity import size
 from predictor.capacity.calibration import BenchRun, calibrate, knee_pod_model
 from predictor.capacity.slo import Slo, slo_from_key
 from predictor.errors import CapacityError, ConfigError
-from predictor.sources.synthetic_serving import GENERATIONS, SyntheticPod, bench_result, sweep
+from predictor.sources.synthetic_loadtest import GENERATIONS, bench_result, sweep
+from predictor.sources.synthetic_serving import SyntheticPod
 from predictor.sources.vllm_bench import generation_of, read_bench_file, read_bench_files
 
 POD = SyntheticPod()

@@ -22,7 +22,8 @@ from predictor.capacity.observed import (
 from predictor.capacity.slo import Slo
 from predictor.config import load_profile
 from predictor.errors import CapacityError
-from predictor.sources.synthetic_serving import SyntheticPod, as_pod_metrics, production_samples
+from predictor.sources.synthetic_fleet import as_pod_metrics, production_samples
+from predictor.sources.synthetic_serving import SyntheticPod
 
 POD = SyntheticPod()
 TTFT = Slo("ttft", 99, 0.5)
