@@ -30,7 +30,8 @@ from predictor.errors import CapacityError
 
 Role = Literal["aggregated", "prefill", "decode"]
 ROLES: tuple[str, ...] = get_args(Role)
-LimitedBy = Literal["kv_cache", "compute", "prefill_throughput"]
+# benchmark / observed: a pod model measured as a whole (a load test's knee, production metrics).
+LimitedBy = Literal["kv_cache", "compute", "prefill_throughput", "benchmark", "observed"]
 
 # ceil() of a float product can land one pod too high when the exact value is an integer
 # (e.g. 6.000000000001); this tolerance absorbs that rounding noise and nothing more.

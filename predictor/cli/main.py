@@ -7,12 +7,11 @@ from typing import Annotated
 import typer
 
 from predictor import __version__
-from predictor.cli import config_cmd, events, plan
+from predictor.cli import config_cmd, events, plan, profiles
 from predictor.cli.backtest import backtest
 from predictor.cli.common import console
 from predictor.cli.demo import demo
 from predictor.cli.forecast import forecast
-from predictor.cli.profiles_cmd import profiles
 from predictor.cli.run import release, run, status
 
 app = typer.Typer(
@@ -26,13 +25,13 @@ app = typer.Typer(
 app.add_typer(plan.app, name="plan")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(events.app, name="events")
+app.add_typer(profiles.app, name="profiles")
 app.command()(forecast)
 app.command()(backtest)
 app.command()(demo)
 app.command()(run)
 app.command()(status)
 app.command()(release)
-app.command()(profiles)
 
 
 def _version(value: bool) -> None:

@@ -14,6 +14,7 @@ from predictor.capacity import CapacityParams, Sizing, pod_model, queue_threshol
 from predictor.capacity.thresholds import QueueThresholds
 from predictor.cli import plan_tokens
 from predictor.cli.common import console, fmt, new_table, print_json, reported_errors
+from predictor.cli.plan_benchmark import comparison_json, comparison_view, formula_against_benchmark
 from predictor.config import load_profile
 from predictor.config.errors import describe_validation_error
 from predictor.errors import CapacityError
@@ -118,12 +119,18 @@ def plan(
             )  # fmt: skip
             return
         sizing = size(rps, pod_model(params, chosen_role), utilization=utilization, buffer=buffer)
+        given = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
+        benchmark = formula_against_benchmark(profile, profiles_dir, sizing, flags_given=given)
         if as_json:
+            used = benchmark.used if benchmark else sizing
             print_json(
-                {**sizing.to_dict(), "profile": profile, "capacity": params.model_dump(exclude_none=True)}
+                {**used.to_dict(), "profile": profile, "capacity": params.model_dump(exclude_none=True)}
+                | (comparison_json(benchmark) if benchmark else {})
             )
         else:
             console.print(_sizing_table(sizing, params, profile))
+            if benchmark:
+                console.print(comparison_view(benchmark))
 
 
 def _sizing_table(s: Sizing, p: CapacityParams, profile: str | None) -> Group:

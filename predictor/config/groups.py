@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_core import PydanticCustomError
 
+from predictor.config.calibration import Objectives
+
 FROZEN = ConfigDict(frozen=True, extra="forbid")  # every settings model: immutable, no unknown keys
 
 ModelChoice = Literal[
@@ -207,6 +209,33 @@ class PolicySettings(BaseModel):
     )
     actuation_mode: ActuationMode = Field(
         "dry-run", description="patch the ScaledObject, publish a metric, or dry-run (log only; the default)."
+    )
+    # Capacity from production (vLLM's per-pod metrics); `predictor profiles observe` shows it.
+    capacity_slo: Objectives = Field(
+        default_factory=dict,
+        description="Objectives at which observed capacity is measured, {<metric>_p<percentile>_s: seconds} "
+        "with metric ttft, tpot, itl or e2el, e.g. {ttft_p99_s: 0.5}; empty = the calibrated profile's.",
+    )
+    observed_capacity_window_s: int = Field(
+        604_800, ge=3_600, description="Recent window over which capacity per pod is observed, seconds."
+    )
+    observed_capacity_warmup_s: int = Field(
+        900,
+        ge=0,
+        description="A pod's samples from its first seconds after its vLLM metrics appear are left out: "
+        "warming pods under-report capacity, seconds.",
+    )
+    capacity_mismatch_margin: float = Field(
+        0.25,
+        ge=0,
+        le=10,
+        description="Flag the profile when observed capacity per pod differs from the configured one by "
+        "more than this fraction (0.25 = 25 %).",
+    )
+    size_with_observed_capacity: bool = Field(
+        False,
+        description="Size with the observed capacity per pod instead of the profile's, where production "
+        "measured it (opt-in).",
     )
 
 

@@ -1,8 +1,9 @@
 """LLM serving profiles: one YAML per model x hardware in ``models/``.
 
 A profile holds what one pod can serve (:class:`~predictor.capacity.CapacityParams`) and how long
-it takes to become ready (named cold-start stages). A target names a profile and may override
-any field. Profiles are looked up in, in order: the configured ``profiles_dir``, the
+it takes to become ready (named cold-start stages). A calibrated profile also records where each
+number came from (:class:`~predictor.config.calibration.ProfileCalibration`). A target names a
+profile and may override any field. Profiles are looked up in, in order: the configured ``profiles_dir``, the
 repository's ``models/`` folder, and the copy bundled in an installed wheel.
 """
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from predictor.capacity import CapacityParams, Role
 from predictor.capacity.formula import missing_fields
+from predictor.config.calibration import ProfileCalibration
 from predictor.config.coldstart import ColdStartSettings
 from predictor.config.errors import describe_validation_error
 from predictor.errors import ConfigError
@@ -42,6 +44,11 @@ class ServingProfile(BaseModel):
     role: Role = Field("aggregated", description="aggregated, prefill or decode.")
     capacity: CapacityParams
     cold_start: ColdStartSettings
+    calibration: ProfileCalibration | None = Field(
+        None,
+        description="Where the numbers came from when they were measured by a load test "
+        "(`predictor profiles calibrate`); absent for hand-written starting points.",
+    )
 
     @model_validator(mode="after")
     def _role_has_its_numbers(self) -> ServingProfile:

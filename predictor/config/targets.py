@@ -104,6 +104,11 @@ class TargetSettings(BaseModel):
     holidays: HolidaySettings | None = Field(
         None, description="Holiday calendar of this target; replaces the top-level one ({} = none)."
     )
+    pod_metrics_selector: str | None = Field(
+        None,
+        description="PromQL label matchers of the target's vLLM pods, e.g. "
+        'namespace="inference",model_name="llama-3-70b": observed capacity reads their per-pod metrics.',
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> TargetSettings:

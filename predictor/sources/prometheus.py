@@ -112,6 +112,38 @@ class PrometheusSource:
             raise SourceError(f"{self._where()}: {e}") from e
         return on_bins(history, bins)
 
+    def fetch_series(
+        self, start: pd.Timestamp, end: pd.Timestamp, step_s: int
+    ) -> list[tuple[dict[str, str], pd.Series]]:
+        """Every series the query returns, with its labels, evaluated at ``start``, ``start + step``,
+        ... up to ``end``: a series indexed by those UTC instants, NaN where it has no sample.
+
+        Unlike :meth:`fetch`, several series are expected (one per pod, say) and each is labelled by
+        its evaluation instant, not by the start of a bin. No series at all is an empty list.
+        """
+        first = start.ceil(f"{step_s}s")
+        instants = pd.date_range(first, end, freq=f"{step_s}s")
+        if len(instants) == 0:
+            return []
+        found: dict[Labels, list[tuple[np.ndarray, np.ndarray]]] = {}
+        size = self.settings.max_points_per_query
+        with self._client() as (client, last_response):
+            for i in range(0, len(instants), size):
+                chunk = instants[i : i + size]
+                for labels, times, values in self._query(client, last_response, chunk[0], chunk[-1], step_s):
+                    found.setdefault(labels, []).append((times, values))
+        index = instants.as_unit("us")
+        result = []
+        for labels, parts in found.items():
+            times_us = np.round(np.concatenate([t for t, _ in parts]) * 1e6).astype(np.int64)
+            values = np.concatenate([v for _, v in parts])
+            points = pd.Series(
+                values, index=pd.DatetimeIndex(times_us.astype("datetime64[us]")).tz_localize("UTC")
+            )
+            points = points[~points.index.duplicated(keep="last")]
+            result.append((dict(labels), points.reindex(index)))
+        return result
+
     def _chunks(self, bins: pd.DatetimeIndex, step_s: int) -> Iterator[tuple[pd.Timestamp, pd.Timestamp]]:
         """First and last evaluation time of each query: bin ends, at most max_points_per_query of them."""
         size = self.settings.max_points_per_query

@@ -13,6 +13,14 @@ from predictor.runtime.targets import policy_from_settings
 
 # Settings of the policy group that are not about the forecast or the floor itself.
 NOT_FLOOR_SHAPING = {"actuation_mode"}
+# Capacity from production: read by predictor.runtime.capacity_check, which says what to size with.
+NOT_FLOOR_SHAPING |= {
+    "capacity_slo",
+    "observed_capacity_window_s",
+    "observed_capacity_warmup_s",
+    "capacity_mismatch_margin",
+    "size_with_observed_capacity",
+}
 # Where each PolicySettings field lands in Policy.to_dict().
 MAPPED = {
     "history_window_days": "train_days",

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from predictor.capacity import pod_model
 from predictor.config import list_profiles, load_profile
@@ -91,3 +92,70 @@ def test_a_broken_profile_names_its_file_and_key(tmp_path):
         ConfigError, match=r"llama-3-8b-l40s-tp2.yaml: capacity.tpot_s: Input should be greater"
     ):
         load_profile("llama-3-8b-l40s-tp2", tmp_path)
+
+
+CALIBRATION = {
+    "method": "vllm-bench-serve",
+    "calibrated_at": "2026-03-02T10:00:00Z",
+    "slo": {"ttft_p99_s": 0.5},
+    "knee": {
+        "file": "sweep/rate-10.json",
+        "rps_per_pod": 9.55,
+        "concurrency": 42.6,
+        "e2e_latency_s": 4.46,
+        "e2e_derived": True,
+        "lower_bound": False,
+        "crossing_rps": 10.3,
+        "values_s": {"ttft_p99_s": 0.236},
+    },
+    "runs": [
+        {
+            "file": "sweep/rate-10.json",
+            "sha256": "0" * 64,
+            "generation": "vllm bench serve",
+            "date": "20260302-101500",
+            "request_rate": 10.0,
+            "rps": 9.55,
+            "meets": True,
+        }
+    ],
+    "sources": {"ttft_s": "mean_ttft_ms at the knee (sweep/rate-10.json)"},
+}
+
+
+def write_calibrated(tmp_path: Path, calibration: dict) -> Path:
+    data = yaml.safe_load((MODELS / "llama-3-8b-l40s-tp2.yaml").read_text(encoding="utf-8"))
+    data |= {"name": "measured", "calibration": calibration}
+    path = tmp_path / "measured.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_a_calibrated_profile_loads_with_where_its_numbers_came_from(tmp_path):
+    profile = read_profile_file(write_calibrated(tmp_path, CALIBRATION))
+    c = profile.calibration
+    assert c is not None and c.slo_label == "TTFT p99 ≤ 0.5 s" and c.knee.rps_per_pod == 9.55
+    assert c.calibrated_at.isoformat() == "2026-03-02T10:00:00+00:00"
+    assert c.runs[0].request_rate == 10.0 and c.notes == []
+    assert read_profile_file(MODELS / "llama-3-8b-l40s-tp2.yaml").calibration is None  # starting points
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"slo": {"ttft_99": 0.5}}, "calibration.slo: 'ttft_99' is not an objective like ttft_p99_s"),
+        ({"slo": {}}, "calibration.slo: Dictionary should have at least 1 item"),
+        ({"method": "guess"}, "calibration.method: Input should be 'vllm-bench-serve'"),
+        (
+            {"knee": {**CALIBRATION["knee"], "rps_per_pod": 0}},
+            "calibration.knee.rps_per_pod: Input should be greater",
+        ),
+        ({"runs": []}, "calibration.runs: List should have at least 1 item"),
+        ({"extra": 1}, "calibration.extra: unknown key"),
+    ],
+)
+def test_a_broken_calibration_section_names_its_key(tmp_path, change, problem):
+    path = write_calibrated(tmp_path, {**CALIBRATION, **change})
+    with pytest.raises(ConfigError) as error:
+        read_profile_file(path)
+    assert f"{path}: {problem}" in str(error.value)

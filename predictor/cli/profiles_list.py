@@ -1,4 +1,5 @@
-"""``predictor profiles``: the serving profiles, as a table for 80 columns, a wide table, or JSON."""
+"""The listing of ``predictor profiles``: the serving profiles as a table for 80 columns, a wide table,
+or JSON."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.console import Group
 from rich.text import Text
 
 from predictor.capacity import pod_model
-from predictor.cli.common import CliConsole, console, fmt, new_table, print_json, reported_errors
+from predictor.cli.common import CliConsole, console, fmt, new_table, print_json
 from predictor.config import ServingProfile, list_profiles, load_profile
 
 _LIMITS = {"compute": "compute", "kv_cache": "KV cache", "prefill_throughput": "prefill tok/s"}
@@ -23,22 +24,28 @@ class Output(StrEnum):
     json = "json"
 
 
-def profiles(
-    profiles_dir: Annotated[Path | None, typer.Option(help="Extra folder of serving profiles.")] = None,
-    output: Annotated[
-        Output, typer.Option("--output", "-o", help="table (80 columns), wide (every number) or json.")
-    ] = Output.table,
-) -> None:
-    """List the serving profiles (models/): what one pod serves, which limit binds, cold start."""
-    with reported_errors():
-        loaded = [load_profile(name, profiles_dir) for name in list_profiles(profiles_dir)]
-        rows = [_row(p) for p in loaded]
-        if output is Output.json:
-            print_json(rows)
-            return
-        wide = output is Output.wide
-        # Wide is wider than a terminal on purpose (like kubectl -o wide): rows are never folded.
-        (CliConsole(width=200) if wide else console).print(_table(rows, wide=wide))
+Output_ = Annotated[
+    Output, typer.Option("--output", "-o", help="table (80 columns), wide (every number) or json.")
+]
+
+
+def show_profiles(profiles_dir: Path | None, output: Output) -> None:
+    """Print the serving profiles (models/): what one pod serves, which limit binds, cold start."""
+    loaded = [load_profile(name, profiles_dir) for name in list_profiles(profiles_dir)]
+    rows = [_row(p) for p in loaded]
+    if output is Output.json:
+        print_json(rows)
+        return
+    wide = output is Output.wide
+    # Wide is wider than a terminal on purpose (like kubectl -o wide): rows are never folded.
+    (CliConsole(width=200) if wide else console).print(_table(rows, wide=wide))
+    measured = [
+        f"{p.name} ({p.calibration.calibrated_at:%Y-%m-%d}, {p.calibration.slo_label})"
+        for p in loaded
+        if p.calibration is not None
+    ]
+    if measured:
+        console.print("measured by a load test: " + "; ".join(measured), highlight=False)
 
 
 def _row(p: ServingProfile) -> dict[str, Any]:
@@ -55,6 +62,7 @@ def _row(p: ServingProfile) -> dict[str, Any]:
         "hardware": p.hardware,
         "description": p.description,
         "capacity": p.capacity.model_dump(exclude_none=True),
+        "calibrated": p.calibration is not None,
     }
     return row
 
