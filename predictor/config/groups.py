@@ -184,7 +184,7 @@ class PolicySettings(BaseModel):
     )
     tune_interval_s: int = Field(86_400, ge=3_600, description="Interval between two tunings, seconds.")
     tune_min_quantile: float = Field(
-        0.8, ge=0.5, lt=1, description="Self-tuning never sizes the floor on a lower quantile than this."
+        0.9, ge=0.5, lt=1, description="Self-tuning never sizes the floor on a lower quantile than this."
     )
     tune_quantiles: tuple[Quantile, ...] = Field(
         (0.7, 0.8, 0.9, 0.95),
