@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import pandas as pd
 import typer
 from rich.console import Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 from rich.text import Text
 
 from predictor.capacity import pod_model
@@ -16,6 +18,7 @@ from predictor.cli import checks, policy_flags
 from predictor.cli.common import (
     console,
     err_console,
+    human_duration,
     new_table,
     parse_duration,
     parse_time,
@@ -23,20 +26,31 @@ from predictor.cli.common import (
     reported_errors,
 )
 from predictor.cli.history import FileFormat, Separator, TimestampColumn, TimestampFormat, load_history_file
-from predictor.config import PolicySettings, load_settings
+from predictor.config import PolicySettings, ScheduleSettings, load_profile, load_settings
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
-from predictor.planning import configured_cold_start
-from predictor.runtime.policy import Cadence
-from predictor.runtime.targets import cold_start_of, find_target, policy_from_settings, source_for
-from predictor.simulation.replay import POLICIES, BacktestResult, BacktestSettings, run_backtest
+from predictor.planning import ColdStart, configured_cold_start
+from predictor.runtime.policy import Cadence, Tuning
+from predictor.runtime.targets import (
+    cadence_from_schedule,
+    cold_start_of,
+    find_target,
+    policy_from_settings,
+    source_for,
+    tuning_from_settings,
+)
+from predictor.simulation.replay import BacktestResult, BacktestSettings, run_backtest
+from predictor.simulation.tuning import TuningResult, tune_policy
+from predictor.simulation.verdict import verdict
 
 REPLAY_STEP_S = 60
+DEFAULT_PROFILE = "llama-3-70b-h100-tp8"
 INPUT, POLICY, OUTPUT = "Input", policy_flags.POLICY, "Output"
+LABELS = {"predictive": "predictive", "tuned": "self-tuned"}
 
 
 def comparison_table(result: BacktestResult, title: str) -> Group:
-    """The three policies side by side, with ratios to the oracle's cost and reactive's shortfall.
+    """Every replayed policy side by side, with ratios to the oracle's cost and reactive's shortfall.
 
     Short headers so that the table fits 80 columns; what each column means is said below it.
     """
@@ -45,10 +59,10 @@ def comparison_table(result: BacktestResult, title: str) -> Group:
         column.justify = "right"
     oracle = result.outcomes["oracle"].pod_hours
     reactive = result.outcomes["reactive"].shortfall_minutes
-    for name in POLICIES:
+    for name in result.rows:
         o = result.outcomes[name]
         table.add_row(
-            name,
+            LABELS.get(name, name),
             f"{o.pod_hours:,.1f}",
             f"{o.pod_hours / oracle:.2f}×" if oracle else "-",
             f"{o.shortfall_minutes:,.0f}",
@@ -64,6 +78,47 @@ def comparison_table(result: BacktestResult, title: str) -> Group:
         style="dim",
     )
     return Group(table, legend)
+
+
+def setup_lines(result: BacktestResult) -> list[str]:
+    """Every setting that shaped the floor, compactly (the JSON's ``setup`` in words)."""
+    s, policy, cadence = result.settings, result.settings.policy, result.settings.cadence
+    lead = s.cold_start.lead_time_s(policy.floor.margin_s)
+    fits = sorted({kind for _, kind in result.predictive.fits}) or ["none"]
+    return [
+        f"cold start {human_duration(s.cold_start.seconds)} ({s.cold_start.detail}) + margin "
+        f"{human_duration(policy.floor.margin_s)} = lead time {human_duration(lead)}",
+        f"floor: {policy.floor.describe()}",
+        f"forecast: model {policy.model} (fitted: {', '.join(fits)}), {policy.train_days:g} d of history at "
+        f"{human_duration(policy.step_s)}, retrain every {human_duration(cadence.retrain_every_s)}, "
+        f"reconcile every {human_duration(cadence.reconcile_every_s)}, age limit "
+        f"{human_duration(policy.max_forecast_age_s)}",
+        f"pods: one serves {result.cluster.pod_rps:.4g} req/s at 100 %; replicas "
+        f"{result.cluster.min_replicas}-{result.cluster.max_replicas}",
+    ]
+
+
+def tuning_table(tuning: TuningResult) -> Table:
+    """The self-tuning search: every candidate's replay on the history before the scored window."""
+    title = (
+        f"Self-tuning on {tuning.days:.1f} d before the replay (allowed {tuning.allowance_minutes:.0f} min)"
+    )
+    table = new_table(title, "quantile", "buffer", "pod-hours", "short min", "meets", "")
+    for column in table.columns[1:-1]:
+        column.justify = "right"
+    for c in tuning.candidates:
+        table.add_row(
+            f"p{c.quantile * 100:g}",
+            f"{c.buffer:.0%}",
+            f"{c.pod_hours:,.1f}",
+            f"{c.shortfall_minutes:,.0f}",
+            "yes" if c.meets else "no",
+            "← chosen" if c == tuning.chosen else "",
+        )
+    table.add_row(
+        "KEDA", "alone", f"{tuning.reactive_pod_hours:,.1f}", f"{tuning.reactive_shortfall_minutes:,.0f}"
+    )
+    return table
 
 
 def run_with_progress(load: pd.Series, settings: BacktestSettings) -> BacktestResult:
@@ -112,16 +167,32 @@ def backtest(
     ] = 7.0,
     train_days: policy_flags.TrainDays = None,
     cold_start: policy_flags.ColdStart = None,
+    profile: Annotated[
+        str,
+        typer.Option(help="Serving profile whose cold start --history uses.", rich_help_panel=POLICY),
+    ] = DEFAULT_PROFILE,
     utilization: policy_flags.Utilization = None,
+    floor_utilization: policy_flags.FloorUtilization = None,
     quantile: policy_flags.Quantile = None,
     model: policy_flags.Model = None,
     buffer: policy_flags.Buffer = None,
     retrain_every: Annotated[
-        str, typer.Option(help="Retrain interval, e.g. 24h.", rich_help_panel=POLICY)
-    ] = "24h",
+        str | None,
+        typer.Option(help="Retrain interval, e.g. 6h (default: the schedule's).", rich_help_panel=POLICY),
+    ] = None,
     reconcile_every: Annotated[
-        str, typer.Option(help="Floor refresh interval, e.g. 1m.", rich_help_panel=POLICY)
-    ] = "1m",
+        str | None,
+        typer.Option(help="Reconcile interval, e.g. 1m (default: the schedule's).", rich_help_panel=POLICY),
+    ] = None,
+    tune: Annotated[
+        bool | None,
+        typer.Option(
+            "--tune/--no-tune",
+            help="Also self-tune on the history before the replay, as the daemon does "
+            "(default: the policy's tune setting).",
+            rich_help_panel=POLICY,
+        ),
+    ] = None,
     peak_pods: Annotated[
         int | None,
         typer.Option(
@@ -142,10 +213,12 @@ def backtest(
         Path | None, typer.Option(help="Write PNG plots and summary.md here.", rich_help_panel=OUTPUT)
     ] = None,
 ) -> None:
-    """Replay a history under reactive KEDA, predictive floors and a perfect-foresight oracle.
+    """Replay a history under reactive KEDA, predictor's floor and a perfect-foresight oracle.
 
-    Forecasts use only data from before each simulated minute. Prints pod-hours, shortfall
-    minutes, the unserved fraction and scale events per policy.
+    By default predictor runs exactly as it ships (or as the target is configured, with --config):
+    the policy, the cold start, the daemon's retrain and reconcile intervals. Forecasts use only
+    data from before each simulated minute. Prints pod-hours, shortfall minutes, the unserved
+    fraction and scale events per policy, every setting that shaped the floor, and a verdict.
     """
     with reported_errors():
         if (history is None) == (config is None):
@@ -153,14 +226,15 @@ def backtest(
         window = (parse_time(start, "--start") if start else None, parse_time(end, "--end") if end else None)
         checks.backtest_flags(days, min_replicas, max_replicas, peak_pods, retrain_every, reconcile_every)
         checks.outputs(report=report, export_csv=export_csv)
-        # Defaults: the target's policy, or for a bare history the policy defaults with no spike
-        # buffer (the replay compares policies, so it sizes the floor on the forecast alone).
-        base = PolicySettings(spike_buffer=0.0)
-        cold = configured_cold_start(total_s=600.0)
+        flags = policy_flags.PolicyFlags(
+            model, quantile, buffer, utilization, train_days, floor_utilization=floor_utilization
+        )
         pod = None
-        flags = policy_flags.PolicyFlags(model, quantile, buffer, utilization, train_days)
         if history is not None:
-            policy = policy_flags.policy_from_flags(base, flags)
+            # A bare history replays the shipped policy, schedule and default profile's cold start.
+            settings_policy = policy_flags.policy_from_flags(PolicySettings(), flags)
+            schedule = ScheduleSettings()
+            cold = _profile_cold_start(profile)
             fmt = FileFormat(timestamp_column, timestamp_format, sep)
             load = load_history_file(
                 history, fmt, value_column=value_column, counts=counts, step_s=REPLAY_STEP_S
@@ -172,24 +246,38 @@ def backtest(
                 raise ConfigError("--config needs --target NAME")
             settings = load_settings(config)
             t = find_target(settings, target)
-            policy = policy_flags.policy_from_flags(t.policy, flags)
+            settings_policy = policy_flags.policy_from_flags(t.policy, flags)
+            schedule = settings.schedule
             name, pod, cold = t.name, pod_model(t.capacity, t.role), cold_start_of(t)
             last = window[1] or pd.Timestamp.now(tz="UTC").floor(
                 "1min"
             )  # a composition root may read the clock
+            tunes = settings_policy.tune if tune is None else tune
+            tune_days = settings_policy.tune_history_days if tunes else 0.0
             first = (window[0] or last - pd.Timedelta(days=days)) - pd.Timedelta(
-                seconds=policy.history_window_days * DAY_S
+                seconds=(settings_policy.history_window_days + tune_days) * DAY_S
             )
             load = source_for(settings, t).fetch(first, last, REPLAY_STEP_S)
         if cold_start:
             cold = configured_cold_start(total_s=parse_duration(cold_start, "--cold-start"))
         checks.replay_window(load, *window, days=days)
-        settings_ = BacktestSettings(
-            policy=policy_from_settings(policy),
-            cadence=Cadence(
-                retrain_every_s=parse_duration(retrain_every, "--retrain-every"),
-                reconcile_every_s=parse_duration(reconcile_every, "--reconcile-every"),
+        cadence = cadence_from_schedule(schedule)
+        cadence = Cadence(
+            retrain_every_s=(
+                parse_duration(retrain_every, "--retrain-every") if retrain_every else cadence.retrain_every_s
             ),
+            reconcile_every_s=(
+                parse_duration(reconcile_every, "--reconcile-every")
+                if reconcile_every
+                else cadence.reconcile_every_s
+            ),
+        )
+        tuning = tuning_from_settings(settings_policy)
+        tuned = tuning.enabled if tune is None else tune
+        policy = policy_from_settings(settings_policy)
+        settings_ = BacktestSettings(
+            policy=policy,
+            cadence=cadence,
             cold_start=cold,
             start=window[0],
             end=window[1],
@@ -198,8 +286,14 @@ def backtest(
             pod=pod,
             min_replicas=min_replicas,
             max_replicas=max_replicas,
+            extra_quantiles=tuple(c.quantile for c in tuning.candidates(policy)) if tuned else (),
         )
         result = run_with_progress(load, settings_)
+        tuning_result = tune_as_daemon(load, result, tuning) if tuned else None
+        if tuning_result is not None and tuning_result.tuned:
+            result = result.with_row("tuned", tuning_result.policy.floor, tuning=tuning_result.to_dict())
+        elif tuning_result is not None:
+            result = replace(result, tuning=tuning_result.to_dict())
         if export_csv is not None:
             export_csv.parent.mkdir(parents=True, exist_ok=True)
             result.to_frame().to_csv(export_csv, date_format="%Y-%m-%dT%H:%M:%SZ")
@@ -207,14 +301,47 @@ def backtest(
         if report is not None:
             from predictor.cli.report import write_report  # matplotlib loads only when asked
 
-            err_console.print(f"wrote {write_report(result, report, name)}")
+            err_console.print(f"wrote {write_report(result, report, name, tuning=tuning_result)}")
+        row = "tuned" if "tuned" in result.outcomes else "predictive"
         if as_json:
-            print_json(result.summary())
-        else:
-            console.print(
-                comparison_table(
-                    result, f"Backtest of {name}: {result.index[0]:%Y-%m-%d} → {result.index[-1]:%Y-%m-%d}"
-                )
+            print_json({**result.summary(), "verdict": list(verdict(result, row=row))})
+            return
+        if tuning_result is not None and tuning_result.tuned:
+            console.print(tuning_table(tuning_result))
+        if tuning_result is not None:
+            console.print(f"self-tuning: {tuning_result.reason}\n")
+        console.print(
+            comparison_table(
+                result, f"Backtest of {name}: {result.index[0]:%Y-%m-%d} → {result.index[-1]:%Y-%m-%d}"
             )
-            acc = cast(dict[str, object], result.summary()["forecast_accuracy"])
-            console.print(f"forecast one lead time ahead: {', '.join(f'{k} {v}' for k, v in acc.items())}")
+        )
+        for line in setup_lines(result):
+            console.print(line)
+        acc = result.summary()["forecast_accuracy"]
+        console.print(f"forecast one lead time ahead: {', '.join(f'{k} {v}' for k, v in acc.items())}")
+        console.print("")
+        for line in verdict(result, row=row):
+            console.print(line)
+
+
+def _profile_cold_start(profile: str) -> ColdStart:
+    """The cold start of a serving profile: its total, or the sum of its stages."""
+    cold = load_profile(profile).cold_start
+    found = configured_cold_start(total_s=cold.total_s, stages_s=cold.stages_s)
+    return replace(found, detail=f"{found.detail} of {profile}")
+
+
+def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> TuningResult:
+    """Self-tune as the daemon would at the first replayed minute, on the history before it only."""
+    start = result.index[0]
+    with err_console.status("self-tuning on the history before the replay ..."):
+        return tune_policy(
+            load[load.index < start],
+            result.settings.policy,
+            cold_start=result.settings.cold_start,
+            pod=result.pod,
+            bounds=result.settings.bounds,
+            tuning=tuning,
+            cadence=result.settings.cadence,
+            now=start,
+        )

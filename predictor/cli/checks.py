@@ -40,7 +40,12 @@ def forecast_flags(baseline: int, max_replicas: int, peak_pods: int | None, plot
 
 
 def backtest_flags(
-    days: float, low: int, high: int, peak_pods: int | None, retrain_every: str, reconcile_every: str
+    days: float,
+    low: int,
+    high: int,
+    peak_pods: int | None,
+    retrain_every: str | None,
+    reconcile_every: str | None,
 ) -> None:
     """The flags of ``predictor backtest`` that size or pace the replay."""
     from predictor.cli.common import parse_duration
@@ -48,8 +53,10 @@ def backtest_flags(
     positive(days, "--days", "days replayed")
     replicas(low, high)
     positive(peak_pods, "--peak-pods", "pods at the trace's peak")
-    positive(parse_duration(retrain_every, "--retrain-every"), "--retrain-every", "time between retrains")
-    positive(parse_duration(reconcile_every, "--reconcile-every"), "--reconcile-every", "floor refresh")
+    if retrain_every is not None:
+        positive(parse_duration(retrain_every, "--retrain-every"), "--retrain-every", "time between retrains")
+    if reconcile_every is not None:
+        positive(parse_duration(reconcile_every, "--reconcile-every"), "--reconcile-every", "floor refresh")
 
 
 def outputs(*, report: Path | None = None, export_csv: Path | None = None) -> None:

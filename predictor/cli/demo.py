@@ -5,7 +5,8 @@
 2. Forecast it as of a weekday morning before the ramp, with the Llama-3-70B profile's cold
    start, and show when pre-warming starts and why.
 3. Replay the last week under reactive KEDA, predictor's floor and a perfect-foresight oracle,
-   and write the report (plots and a one-page summary).
+   exactly as predictor ships (the default policy, the daemon's default schedule, self-tuning
+   on the two weeks before when it is on), and write the report (plots and a one-page summary).
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ import typer
 
 from predictor.capacity import pod_model_for_peak
 from predictor.cli import checks, forecast_view
-from predictor.cli.backtest import comparison_table, run_with_progress
+from predictor.cli.backtest import comparison_table, run_with_progress, setup_lines, tune_as_daemon
 from predictor.cli.common import console, human_duration, reported_errors
-from predictor.config import PolicySettings, load_profile
+from predictor.config import PolicySettings, ScheduleSettings, load_profile
 from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import forecast_target
-from predictor.runtime.policy import Cadence
-from predictor.runtime.targets import policy_from_settings, request_from_policy
+from predictor.runtime.targets import (
+    cadence_from_schedule,
+    policy_from_settings,
+    request_from_policy,
+    tuning_from_settings,
+)
 from predictor.simulation.replay import BacktestSettings
+from predictor.simulation.verdict import verdict
 from predictor.sources.synthetic import synthetic_trace
 
 DEMO_PROFILE = "llama-3-70b-h100-tp8"
@@ -78,25 +84,37 @@ def demo(
 
         console.print(f"wrote {forecast_plot(tf, out / 'forecast.png', actuals=history)}\n")
 
+        tuning = tuning_from_settings(policy)
         settings = BacktestSettings(
-            # As before: the replay sizes the floor on the forecast alone (no spike buffer).
-            policy=shipped.with_floor(buffer=0.0),
-            cadence=Cadence(retrain_every_s=86_400, reconcile_every_s=60),
+            policy=shipped,  # exactly as shipped: the policy defaults and the daemon's schedule
+            cadence=cadence_from_schedule(ScheduleSettings()),
             cold_start=cold,
             score_days=days,
             peak_pods=PEAK_PODS,
+            extra_quantiles=tuple(c.quantile for c in tuning.candidates(shipped)) if tuning.enabled else (),
         )
         result = run_with_progress(trace, settings)
+        tuned = tune_as_daemon(trace, result, tuning) if tuning.enabled else None
+        if tuned is not None and tuned.tuned:
+            result = result.with_row("tuned", tuned.policy.floor, tuning=tuned.to_dict())
+            console.print(f"Self-tuning on the two weeks before the replay: {tuned.reason}.\n")
         console.print(comparison_table(result, f"Replay of the last {days:g} days (one step a minute)"))
+        for line in setup_lines(result):
+            console.print(line)
         from predictor.cli.report import write_report
 
-        summary = write_report(result, out / "report", "built-in synthetic LLM trace")
-        reactive, predictive = result.outcomes["reactive"], result.outcomes["predictive"]
+        summary = write_report(result, out / "report", "built-in synthetic LLM trace", tuning=tuned)
+        row = "tuned" if "tuned" in result.outcomes else "predictive"
+        reactive, ran = result.outcomes["reactive"], result.outcomes[row]
+        extra = ran.pod_hours / reactive.pod_hours - 1
+        against_oracle = ran.pod_hours / result.outcomes["oracle"].pod_hours
         console.print(
-            f"\nPredictor's floor turned {reactive.shortfall_minutes:.0f} minutes of under-capacity into "
-            f"{predictive.shortfall_minutes:.0f}, for {predictive.pod_hours / reactive.pod_hours - 1:+.0%} "
-            f"pod-hours against KEDA alone. Report: {summary}"
+            f"\nAs shipped, predictor's floor turned {reactive.shortfall_minutes:.0f} minutes of "
+            f"under-capacity into {ran.shortfall_minutes:.0f}, for {extra:+.0%} pod-hours against KEDA "
+            f"alone ({against_oracle:.2f}× the perfect-foresight oracle). Report: {summary}"
         )
+        for line in verdict(result, row=row)[1:]:
+            console.print(line)
         console.print(
             "Next: `predictor backtest --history YOUR.csv --counts --report DIR` on your own history, and "
             "`predictor forecast --history YOUR.csv --plot forecast.png`."

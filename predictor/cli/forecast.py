@@ -71,6 +71,7 @@ def forecast(
     quantile: policy_flags.Quantile = None,
     buffer: policy_flags.Buffer = None,
     utilization: policy_flags.Utilization = None,
+    floor_utilization: policy_flags.FloorUtilization = None,
     profile: Annotated[
         str, typer.Option(help="Serving profile that sizes pods.", rich_help_panel=SIZING)
     ] = "llama-3-70b-h100-tp8",
@@ -104,7 +105,9 @@ def forecast(
         if (config is None) == (history is None):
             raise ConfigError("give either --config (with --target) or --history FILE")
         checks.forecast_flags(baseline, max_replicas, peak_pods, plot)
-        overrides = policy_flags.PolicyFlags(model, quantile, buffer, utilization, train_days, horizon)
+        overrides = policy_flags.PolicyFlags(
+            model, quantile, buffer, utilization, train_days, horizon, floor_utilization
+        )
         # A bad flag is one clear error, before any target is read.
         policy_flags.policy_from_flags(_DEFAULTS, overrides)
         now = parse_time(at, "--at") if at else None

@@ -24,10 +24,11 @@ JSON schema (``schema: predictor.forecast/v1``)::
       "prewarm": {"at": "...", "kind": "raise", "from": 2, "to": 5, "reason": "..."}
     }                                            # prewarm: the next raise after now, or null
 
-``pods`` is what the chosen quantile needs at that moment (with the spike buffer); ``floor`` is
-the planned floor, which leads ``pods`` by the lead time. Rates are req/s, times UTC. A point's
-values are the clamped ones when a clamp covers it (``clamps``: one entry per series and rule
-that cut anything, between ``first`` and ``last``; ``raw`` is the largest value before the cut).
+``pods`` is what the chosen quantile needs at that moment (sized as the floor is, with the spike
+buffer); ``floor`` is the planned floor, which leads ``pods`` by the lead time. Rates are req/s,
+times UTC. A point's values are the clamped ones when a clamp covers it (``clamps``: one entry per
+series and rule that cut anything, between ``first`` and ``last``; ``raw`` is the largest value
+before the cut).
 """
 
 from __future__ import annotations
@@ -41,10 +42,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from predictor.capacity import pods_for_rates
 from predictor.cli.common import human_duration
 from predictor.forecasting.base import Clamp, quantile_label
-from predictor.planning import PlannedChange
+from predictor.planning import PlannedChange, floor_pods
 from predictor.runtime.forecast import TargetForecast
 
 SCHEMA = "predictor.forecast/v1"
@@ -62,9 +62,7 @@ def points_frame(tf: TargetForecast) -> pd.DataFrame:
     """The forecast with pods and the planned floor, one row per step from now."""
     frame = tf.forecast.to_frame()
     q = tf.request.quantile
-    frame["pods"] = pods_for_rates(
-        tf.forecast.quantile(q), tf.request.pod, utilization=tf.request.utilization, buffer=tf.request.buffer
-    )
+    frame["pods"] = floor_pods(tf.forecast.quantile(q), tf.request.pod, tf.request.policy.floor)
     frame["floor"] = tf.plan.to_frame()["floor"].reindex(frame.index)
     return frame[frame.index >= tf.now.floor(f"{tf.request.step_s}s")]
 

@@ -32,7 +32,12 @@ Buffer = Annotated[
     typer.Option(help="Spike buffer on the floor, a fraction (0.2 = 20%).", rich_help_panel=POLICY),
 ]
 Utilization = Annotated[
-    float | None, typer.Option(help="Target utilisation of a pod, (0, 1].", rich_help_panel=POLICY)
+    float | None,
+    typer.Option(help="Target utilisation of a pod that KEDA scales on, (0, 1].", rich_help_panel=POLICY),
+]
+FloorUtilization = Annotated[
+    float | None,
+    typer.Option(help="Share of a pod's capacity the floor is sized at, (0, 1].", rich_help_panel=POLICY),
 ]
 TrainDays = Annotated[float | None, typer.Option(help="Days of history to train on.", rich_help_panel=POLICY)]
 Horizon = Annotated[str | None, typer.Option(help="How far ahead to plan, e.g. 6h.", rich_help_panel=POLICY)]
@@ -55,6 +60,7 @@ class PolicyFlags:
     utilization: float | None = None
     train_days: float | None = None
     horizon: str | None = None
+    floor_utilization: float | None = None
 
 
 def policy_from_flags(base: PolicySettings, flags: PolicyFlags) -> PolicySettings:
@@ -68,5 +74,6 @@ def policy_from_flags(base: PolicySettings, flags: PolicyFlags) -> PolicySetting
             "--utilization": ("utilization_target", flags.utilization),
             "--train-days": ("history_window_days", flags.train_days),
             "--horizon": ("horizon_s", parse_duration(flags.horizon, "--horizon") if flags.horizon else None),
+            "--floor-utilization": ("floor_utilization", flags.floor_utilization),
         },
     )

@@ -6,7 +6,7 @@ Every field carries its unit in its name; all models are frozen and reject unkno
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_core import PydanticCustomError
@@ -19,6 +19,8 @@ ModelChoice = Literal[
     "auto", "seasonal_naive", "seasonal_naive_weekly", "holt_winters", "mstl", "prophet", "harmonic"
 ]
 ActuationMode = Literal["patch", "metric", "dry-run"]
+Quantile = Annotated[float, Field(ge=0.5, lt=1)]
+Buffer = Annotated[float, Field(ge=0, le=5)]
 
 
 class PrometheusSettings(BaseModel):
@@ -184,15 +186,38 @@ class PolicySettings(BaseModel):
     horizon_s: int = Field(
         21_600, ge=600, description="How far ahead the forecast and the plan reach, seconds."
     )
-    utilization_target: float = Field(0.7, gt=0, le=1, description="Target utilisation of a pod, (0, 1].")
+    utilization_target: float = Field(
+        0.7, gt=0, le=1, description="Target utilisation of a pod that KEDA scales on, (0, 1]."
+    )
+    floor_utilization: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of a pod's capacity the floor is sized at, (0, 1]: the floor makes Ready "
+        "capacity cover the forecast quantile; KEDA adds its own headroom above it.",
+    )
     spike_buffer: float = Field(
-        0.2, ge=0, le=5, description="Extra pods as a fraction: ceil(pods * (1 + buffer))."
+        0.2,
+        ge=0,
+        le=5,
+        description="Extra demand the floor covers, a fraction: ceil(exact pods * (1 + buffer)).",
+    )
+    floor_window: Literal["max", "pooled"] = Field(
+        "max",
+        description="Size the lead-time window on the max of the per-point quantiles, or on the "
+        "quantile of the demand pooled over the window.",
     )
     cooldown_s: int = Field(
         1_800, ge=0, description="Wait after the last raise before the floor may go down, seconds."
     )
     max_step_down_pods: int = Field(2, ge=1, description="Largest single lowering of the floor, pods.")
     step_down_interval_s: int = Field(300, ge=0, description="Minimum time between two lowerings, seconds.")
+    scale_down_window_s: int = Field(
+        300,
+        ge=0,
+        description="KEDA's (the HPA's) scale-down stabilisation window; the floor is not lowered "
+        "when the need returns within a cold start plus this window, seconds.",
+    )
     lead_time_margin_s: int = Field(
         120,
         ge=0,
@@ -206,6 +231,38 @@ class PolicySettings(BaseModel):
         21_600,
         ge=60,
         description="Past this age of the last fitted model, the floor steps back to the baseline, s.",
+    )
+    objective_shortfall_minutes_per_day: float = Field(
+        1.5,
+        ge=0,
+        description="Objective of self-tuning: shortfall minutes per replayed day that are acceptable "
+        "(either this or the share of reactive's below), minutes.",
+    )
+    objective_shortfall_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Objective of self-tuning: acceptable shortfall minutes as a share of what "
+        "KEDA alone has on the same replay (0.1 = 10 %).",
+    )
+    tune: bool = Field(
+        True,
+        description="Re-tune quantile and buffer per target by replaying its own recent history.",
+    )
+    tune_history_days: float = Field(
+        14.0, gt=0, le=60, description="Recent history replayed by self-tuning, days."
+    )
+    tune_interval_s: int = Field(86_400, ge=3_600, description="Interval between two tunings, seconds.")
+    tune_min_quantile: float = Field(
+        0.9, ge=0.5, lt=1, description="Self-tuning never sizes the floor on a lower quantile than this."
+    )
+    tune_quantiles: tuple[Quantile, ...] = Field(
+        (0.7, 0.8, 0.9, 0.95),
+        min_length=1,
+        description="Quantiles self-tuning tries (those below tune_min_quantile are skipped).",
+    )
+    tune_buffers: tuple[Buffer, ...] = Field(
+        (0.0, 0.1, 0.2, 0.3), min_length=1, description="Spike buffers self-tuning tries, fractions."
     )
     actuation_mode: ActuationMode = Field(
         "dry-run", description="patch the ScaledObject, publish a metric, or dry-run (log only; the default)."

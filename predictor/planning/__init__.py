@@ -1,7 +1,16 @@
 """Planning (pure): turn forecast quantiles and pod sizing into a floor timeline."""
 
 from predictor.planning.leadtime import ColdStart, configured_cold_start, learn_cold_start
-from predictor.planning.planner import Bounds, Demand, FloorState, Plan, PlannedChange, plan_floor
+from predictor.planning.planner import (
+    Bounds,
+    Demand,
+    FloorState,
+    Plan,
+    PlannedChange,
+    floor_pods,
+    plan_floor,
+    step_back,
+)
 from predictor.planning.policy import FloorPolicy, StepRules
 
 __all__ = [
@@ -14,6 +23,8 @@ __all__ = [
     "PlannedChange",
     "StepRules",
     "configured_cold_start",
+    "floor_pods",
     "learn_cold_start",
     "plan_floor",
+    "step_back",
 ]

@@ -1,12 +1,20 @@
 """The pre-warm planner (pure): forecast quantiles -> the floor now and the planned floor timeline.
 
-For each moment ``t`` the pods needed are those the forecast's upper quantile asks for anywhere
-in ``[t, t + L]``: a pod asked for at ``t`` is Ready at ``t + L``. That need is clamped to the
-bounds (never below the baseline, never above maxReplicaCount or the cap; the baseline wins if
-the two cross) and then smoothed by the step rules: raise at once; lower only once the cooldown
-since the last raise has passed, no more often than the step-down interval, and by at most
-``max_step_down_pods`` at a time. Where the forecast is missing the floor holds: missing is
-never zero. Every change carries a sentence a person can read.
+Sizing. A pod asked for at ``t`` is Ready at ``t + L`` (the lead time), so the floor at ``t`` must
+cover what the forecast's upper quantile asks for anywhere in ``[t, t + L]``. The floor is sized
+for no shortfall, not for KEDA's utilisation target: ``ceil(rate × D × (1 + buffer) / (C ×
+floor_utilization))`` pods, with ``floor_utilization`` near 1, while KEDA keeps adding its own
+headroom above the floor as load arrives. The buffer scales the demand before rounding, so a
+small floor is never doubled by it (``predictor plan`` shows the capacity formula's
+``ceil(ceil(x) × (1 + b))``, which can differ from the floor's ``ceil(x × (1 + b))`` by one pod).
+
+Step rules. The need is clamped to the bounds (never below the baseline, never above
+maxReplicaCount or the cap; the baseline wins if the two cross); the floor is raised at once; it
+is lowered only once the cooldown since the last raise has passed, no more often than the
+step-down interval, by at most ``max_step_down_pods`` at a time, and never below what the need
+comes back to within a cold start plus KEDA's scale-down window (those pods would be started
+cold again minutes later). Where the forecast is missing the floor holds: missing is never zero.
+Every change carries a sentence a person can read, including any clamp of the forecast.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from predictor.capacity import PodModel, pods_for_rates
 from predictor.errors import PlanningError
@@ -80,6 +89,7 @@ class Plan:
 
     ``need`` is the pods the forecast asks for within each point's lead-time window (NaN where
     the forecast is missing), before bounds and step rules; ``floor`` is the planned floor.
+    ``clamps`` describe the cuts of the sizing quantile to its plausibility bound (empty if none).
     """
 
     now: pd.Timestamp
@@ -89,6 +99,7 @@ class Plan:
     changes: tuple[PlannedChange, ...]
     state: FloorState
     lead_time_s: float
+    clamps: tuple[str, ...] = ()
 
     @property
     def floor_now(self) -> int:
@@ -113,15 +124,176 @@ class Plan:
 
 @dataclass(frozen=True)
 class Demand:
-    """The forecast side of the plan: one quantile of the request rate, req/s, NaN = missing."""
+    """The forecast side of the plan: one quantile of the request rate, req/s, NaN = missing.
+
+    ``median`` (the p50, same index) is needed only to size a ``pooled`` window; ``clamps`` are
+    one-line descriptions of the forecast's cuts to its plausibility bound, carried into reasons.
+    """
 
     index: pd.DatetimeIndex
     rates: np.ndarray
     quantile: float
+    median: np.ndarray | None = None
+    clamps: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return f"p{self.quantile * 100:g}"
+
+
+@dataclass(frozen=True)
+class Need:
+    """What the forecast asks of the floor at one moment (pods NaN = unknown).
+
+    ``pods`` is the most pods needed within the lead-time window; ``hold_pods`` the most needed
+    within the hold window after it (a cold start plus KEDA's scale-down window), which the floor
+    is not lowered below; ``rate``/``peak_at``/``peak_pods`` say where the window peaks.
+    """
+
+    pods: float
+    hold_pods: float
+    rate: float
+    peak_at: pd.Timestamp | None
+    peak_pods: int
+
+
+def floor_pods(rates: np.ndarray, model: PodModel, policy: FloorPolicy) -> np.ndarray:
+    """Pods the floor needs per rate: ``ceil(rate × D × (1 + buffer) / (C × floor_utilization))``.
+
+    NaN (missing) rates stay NaN. The buffer scales the demand before rounding.
+    """
+    scaled = np.asarray(rates, dtype=float) * (1.0 + policy.buffer)
+    return pods_for_rates(scaled, model, utilization=policy.floor_utilization)
+
+
+def hold_steps(cold_start: ColdStart, rules: StepRules, step_s: float) -> int:
+    """Points after a moment in which a returning need blocks a lowering."""
+    return math.ceil((cold_start.seconds + rules.scale_down_window_s) / step_s)
+
+
+def window_width(cold_start: ColdStart, policy: FloorPolicy, step_s: float) -> int:
+    """Points in one lead-time window ``[t, t + L]``."""
+    return math.ceil(cold_start.lead_time_s(policy.margin_s) / step_s) + 1
+
+
+def _forward_max(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Max over each forward window of ``width`` points along the last axis, and where it is.
+
+    NaN-aware: a window with no value gives NaN. Works on one forecast or a stack of them.
+    """
+    windows = np.lib.stride_tricks.sliding_window_view(values, width, axis=-1)
+    filled = np.where(np.isnan(windows), -np.inf, windows)
+    where = filled.argmax(axis=-1)
+    peak = filled.max(axis=-1)
+    peak[np.isneginf(peak)] = np.nan
+    return peak, where + np.arange(peak.shape[-1])
+
+
+def _hold_max(need: np.ndarray, steps: int) -> np.ndarray:
+    """Max of ``need`` over ``[i, i + steps]`` along the last axis, truncated at the end."""
+    padded = np.concatenate([need, np.full((*need.shape[:-1], steps), np.nan)], axis=-1)
+    return _forward_max(padded, steps + 1)[0]
+
+
+def _pooled_rates(q: np.ndarray, median: np.ndarray, level: float, width: int) -> np.ndarray:
+    """The ``level`` quantile of the demand pooled over each forward window (log-normal per point).
+
+    Each point's distribution is log-normal through its median and its ``level`` quantile; the
+    pooled quantile solves ``mean_i F_i(x) = level`` by bisection (it lies between the window's
+    smallest and largest per-point quantile). Missing points are left out.
+    """
+    qw = np.lib.stride_tricks.sliding_window_view(q, width, axis=-1)
+    mw = np.lib.stride_tricks.sliding_window_view(median, width, axis=-1)
+    known = ~np.isnan(qw)
+    z = float(special.ndtri(level))
+    spread = (mw > 0) & (qw > mw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.where(spread, np.log(qw / mw) / z, 1.0)
+        mu = np.where(spread, np.log(mw), 0.0)
+    empty = ~known.any(axis=-1)
+    lo = np.where(empty, 0.0, np.min(np.where(known, qw, np.inf), axis=-1))
+    hi = np.where(empty, 0.0, np.max(np.where(known, qw, -np.inf), axis=-1))
+    count = np.maximum(known.sum(axis=-1), 1)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        x = mid[..., None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            smooth = special.ndtr((np.log(x) - mu) / sigma)
+        cdf = np.where(spread, smooth, (x >= qw).astype(float))
+        below = np.where(known, cdf, 0.0).sum(axis=-1) / count < level
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return np.where(empty, np.nan, hi)
+
+
+@dataclass(frozen=True)
+class NeedSeries:
+    """:class:`Need` for every point of a plan, as arrays (see :func:`needs`)."""
+
+    pods: np.ndarray
+    hold_pods: np.ndarray
+    rate: np.ndarray
+    peak_at: np.ndarray  # index (from the plan's start) of the point the window peaks at
+    peak_pods: np.ndarray
+
+    def at(self, i: int, moments: list[pd.Timestamp]) -> Need:
+        p = int(self.peak_at[i])
+        return Need(
+            float(self.pods[i]),
+            float(self.hold_pods[i]),
+            float(self.rate[i]),
+            moments[p],
+            int(self.peak_pods[i]),
+        )
+
+
+def needs(
+    demand: Demand, model: PodModel, *, policy: FloorPolicy, cold_start: ColdStart, start: int = 0
+) -> NeedSeries:
+    """What the forecast asks of the floor at each point from ``start`` (see :class:`Need`)."""
+    median = None if demand.median is None else np.asarray(demand.median, dtype=float)[start:]
+    return stacked_needs(
+        np.asarray(demand.rates, dtype=float)[start:],
+        median,
+        demand.quantile,
+        model,
+        policy=policy,
+        cold_start=cold_start,
+        step_s=pd.Timedelta(demand.index.freq).total_seconds(),
+    )
+
+
+def stacked_needs(
+    rates: np.ndarray,
+    median: np.ndarray | None,
+    quantile: float,
+    model: PodModel,
+    *,
+    policy: FloorPolicy,
+    cold_start: ColdStart,
+    step_s: float,
+) -> NeedSeries:
+    """:func:`needs` on the last axis of ``rates`` (req/s): one forecast, or a stack of them.
+
+    ``pods[..., i]`` is the most pods the floor needs in the lead-time window of point ``i`` (NaN
+    where the whole window is missing); ``hold_pods[..., i]`` the most of ``pods`` within the hold
+    window after it. The replay sizes thousands of forecasts at once through this function, so
+    that its floors are the planner's to the pod.
+    """
+    width = window_width(cold_start, policy, step_s)
+    required = floor_pods(rates, model, policy)
+    if policy.window == "pooled":
+        if median is None:
+            raise PlanningError("a pooled window needs the median forecast too")
+        rate = _pooled_rates(rates, median, quantile, width)
+        need = floor_pods(rate, model, policy)
+        peak_at = _forward_max(rates, width)[1]
+        peak_pods = np.nan_to_num(need)
+    else:
+        need, peak_at = _forward_max(required, width)
+        rate = np.take_along_axis(rates, peak_at, axis=-1)
+        peak_pods = np.nan_to_num(np.take_along_axis(required, peak_at, axis=-1))
+    hold = _hold_max(need, hold_steps(cold_start, policy.rules, step_s))
+    return NeedSeries(need, hold, rate, peak_at, peak_pods)
 
 
 def _clock(t: pd.Timestamp, now: pd.Timestamp) -> str:
@@ -132,14 +304,94 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _window_need(required: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Max of ``required`` over each forward window of ``width`` points, and where it is (NaN-aware)."""
-    windows = np.lib.stride_tricks.sliding_window_view(required, width)
-    filled = np.where(np.isnan(windows), -np.inf, windows)
-    where = filled.argmax(axis=1)
-    need = filled.max(axis=1)
-    need[np.isneginf(need)] = np.nan
-    return need, where + np.arange(len(need))
+@dataclass(frozen=True)
+class _Context:
+    """What every reason of one plan shares."""
+
+    label: str
+    cold: str
+    lead_s: float
+    hold_s: float
+    notes: str
+    bounds: Bounds
+    rules: StepRules
+
+
+def decide(
+    need: Need, state: FloorState, t: pd.Timestamp, now: pd.Timestamp, ctx: _Context
+) -> PlannedChange | None:
+    """The floor change at ``t`` given what the forecast needs there and the planner's memory."""
+    bounds, rules, floor = ctx.bounds, ctx.rules, state.floor
+    raw = need.pods
+    known = not math.isnan(raw)
+    target = bounds.clamp(_pods(raw, bounds)) if known else bounds.clamp(floor)
+    if target > floor:
+        if known and raw >= target and need.peak_at is not None:
+            capped = f"; capped at {bounds.upper}" if raw > bounds.upper else ""
+            reason = (
+                f"{ctx.label} forecast {need.rate:,.0f} req/s at {_clock(need.peak_at, now)} needs "
+                f"{need.peak_pods} pods; {ctx.cold}; raising {floor} → {target} at {_clock(t, now)}"
+                f"{capped}{ctx.notes}"
+            )
+        else:
+            reason = f"the baseline is {bounds.baseline}; raising {floor} → {target} at {_clock(t, now)}"
+        return PlannedChange(t, "raise", floor, target, reason)
+    if floor > bounds.upper:
+        # Safety beats the step rules: a floor above the bound comes down at once.
+        reason = f"the upper bound is {bounds.upper}; lowering {floor} → {bounds.upper} at {_clock(t, now)}"
+        return PlannedChange(t, "lower", floor, bounds.upper, reason)
+    if not (known and target < floor and _may_lower(t, state, rules)):
+        return None
+    back = bounds.clamp(_pods(need.hold_pods, bounds)) if not math.isnan(need.hold_pods) else target
+    lowest = max(target, back)
+    if lowest >= floor:
+        return None  # the need comes back before the pods given back could be Ready again
+    lowered = max(lowest, floor - rules.max_step_down_pods)
+    since = (
+        ""
+        if state.last_raise_at is None
+        else f"{_minutes((t - state.last_raise_at).total_seconds())} since the last raise; "
+    )
+    floor_note = f" (the baseline is {bounds.baseline})" if raw < bounds.baseline else ""
+    steps = f" (at most {rules.max_step_down_pods} per step)" if lowered > lowest else ""
+    until = _clock(t + pd.Timedelta(seconds=ctx.lead_s), now)
+    if back > target:
+        coming = (
+            f"{ctx.label} forecast needs {target} pods until {until} and {back} again within "
+            f"{_minutes(ctx.hold_s)} (a cold start + KEDA's scale-down window); "
+        )
+    else:
+        coming = f"{ctx.label} forecast needs at most {_pods(raw, bounds)} pods until {until}{floor_note}; "
+    reason = f"{coming}{since}lowering {floor} → {lowered} at {_clock(t, now)}{steps}{ctx.notes}"
+    return PlannedChange(t, "lower", floor, lowered, reason)
+
+
+def _pods(value: float, bounds: Bounds) -> int:
+    """A known pod need as an int; an absurd one (even infinite) counts as one above the bound."""
+    return int(min(value, bounds.upper + 1))
+
+
+def apply(state: FloorState, change: PlannedChange | None) -> FloorState:
+    """The planner's memory after ``change`` (None = no change)."""
+    if change is None:
+        return state
+    if change.kind == "raise":
+        return FloorState(change.to_pods, change.at, state.last_lower_at)
+    return FloorState(change.to_pods, state.last_raise_at, change.at)
+
+
+def context(demand: Demand, policy: FloorPolicy, cold_start: ColdStart, bounds: Bounds) -> _Context:
+    """The shared parts of every reason of a plan (``bounds`` already capped)."""
+    notes = "".join(f"; {c}" for c in demand.clamps)
+    return _Context(
+        label=demand.label,
+        cold=f"cold start {_minutes(cold_start.seconds)} + margin {_minutes(policy.margin_s)}",
+        lead_s=cold_start.lead_time_s(policy.margin_s),
+        hold_s=cold_start.seconds + policy.rules.scale_down_window_s,
+        notes=notes,
+        bounds=bounds,
+        rules=policy.rules,
+    )
 
 
 def plan_floor(
@@ -154,98 +406,77 @@ def plan_floor(
 ) -> Plan:
     """Plan the floor from ``now`` over the forecast (see the module docstring).
 
-    ``demand`` must cover ``now`` and at least the lead time after it, on a regular index.
-    ``state.floor`` is the floor in force now (e.g. the applied minReplicaCount). ``bounds``
-    come from the ScaledObject; the policy's cap tightens them.
+    ``demand`` must cover ``now`` and at least the lead time after it, on a regular index (the
+    hold window after that is used where the forecast reaches it). ``state.floor`` is the floor in
+    force now (e.g. the applied minReplicaCount). ``bounds`` come from the ScaledObject; the
+    policy's cap tightens them.
     """
-    utilization, buffer, margin_s, rules = policy.utilization, policy.buffer, policy.margin_s, policy.rules
     bounds = bounds.capped(policy.cap)
     index = demand.index
     if len(index) < 2 or index.freq is None:
         raise PlanningError("the forecast needs a regular index with a frequency")
     step_s = pd.Timedelta(index.freq).total_seconds()
-    start = np.searchsorted(index, now, side="right") - 1
+    start = int(np.searchsorted(index, now, side="right")) - 1
     if start < 0:
         raise PlanningError(f"the forecast starts at {index[0]}, after now ({now})")
-    lead_s = cold_start.lead_time_s(margin_s)
-    width = math.ceil(lead_s / step_s) + 1
-    rates = np.asarray(demand.rates, dtype=float)[start:]
-    if len(rates) < width:
+    lead_s = cold_start.lead_time_s(policy.margin_s)
+    width = window_width(cold_start, policy, step_s)
+    available = len(index) - start
+    if available < width:
         raise PlanningError(
-            f"the forecast reaches {_minutes((len(rates) - 1) * step_s)} past now, less than the lead time "
+            f"the forecast reaches {_minutes((available - 1) * step_s)} past now, less than the lead time "
             f"{_minutes(lead_s)}; forecast further ahead"
         )
-    required = pods_for_rates(rates, model, utilization=utilization, buffer=buffer)
-    need, peak_at = _window_need(required, width)
-    times = index[start : start + len(need)]
-
-    floor = state.floor
-    last_raise, last_lower = state.last_raise_at, state.last_lower_at
+    series = needs(demand, model, policy=policy, cold_start=cold_start, start=start)
+    moments = list(index[start:])  # plain Timestamps: indexing a DatetimeIndex in the loop is slow
+    ctx = context(demand, policy, cold_start, bounds)
     changes: list[PlannedChange] = []
-    floors = np.empty(len(need))
+    floors = np.empty(len(series.pods))
     state_after = state
-    cold = f"cold start {_minutes(cold_start.seconds)} + margin {_minutes(margin_s)}"
-    moments = list(times)  # plain Timestamps: indexing a DatetimeIndex in the loop is slow
-    for i, raw in enumerate(need):
-        t = now if i == 0 else moments[i]
-        known = not np.isnan(raw)
-        target = bounds.clamp(int(raw)) if known else bounds.clamp(floor)
-        change: PlannedChange | None = None
-        if target > floor:
-            if known and raw >= target:
-                p = int(peak_at[i])
-                capped = f"; capped at {bounds.upper}" if raw > bounds.upper else ""
-                reason = (
-                    f"{demand.label} forecast {rates[p]:,.0f} req/s at {_clock(index[start + p], now)} needs "
-                    f"{int(required[p])} pods; {cold}; raising {floor} → {target} at {_clock(t, now)}{capped}"
-                )
-            else:
-                reason = f"the baseline is {bounds.baseline}; raising {floor} → {target} at {_clock(t, now)}"
-            change = PlannedChange(t, "raise", floor, target, reason)
-            last_raise = t
-        elif floor > bounds.upper:
-            # Safety beats the step rules: a floor above the bound comes down at once.
-            reason = (
-                f"the upper bound is {bounds.upper}; lowering {floor} → {bounds.upper} at {_clock(t, now)}"
-            )
-            change = PlannedChange(t, "lower", floor, bounds.upper, reason)
-            last_lower = t
-        elif known and target < floor and _may_lower(t, last_raise, last_lower, rules):
-            lowered = max(target, floor - rules.max_step_down_pods)
-            since = (
-                ""
-                if last_raise is None
-                else f"{_minutes((t - last_raise).total_seconds())} since the last raise; "
-            )
-            floor_note = f" (the baseline is {bounds.baseline})" if raw < bounds.baseline else ""
-            steps = f" (at most {rules.max_step_down_pods} per step)" if lowered > target else ""
-            reason = (
-                f"{demand.label} forecast needs at most {int(raw)} pods until "
-                f"{_clock(t + pd.Timedelta(seconds=lead_s), now)}{floor_note}; {since}"
-                f"lowering {floor} → {lowered} at {_clock(t, now)}{steps}"
-            )
-            change = PlannedChange(t, "lower", floor, lowered, reason)
-            last_lower = t
+    for i in range(len(series.pods)):
+        change = decide(series.at(i, moments), state, now if i == 0 else moments[i], now, ctx)
         if change is not None:
             changes.append(change)
-            floor = change.to_pods
-        floors[i] = floor
+            state = apply(state, change)
+        floors[i] = state.floor
         if i == 0:
-            state_after = FloorState(floor, last_raise, last_lower)
+            state_after = state
     return Plan(
         now=now,
-        index=times,
-        need=need,
+        index=index[start : start + len(series.pods)],
+        need=series.pods,
         floor=floors,
         changes=tuple(changes),
         state=state_after,
         lead_time_s=lead_s,
+        clamps=demand.clamps,
     )
 
 
-def _may_lower(
-    t: pd.Timestamp, last_raise: pd.Timestamp | None, last_lower: pd.Timestamp | None, rules: StepRules
-) -> bool:
+def step_back(state: FloorState, bounds: Bounds, rules: StepRules, now: pd.Timestamp) -> FloorState:
+    """Without a usable forecast (the model is past its age limit): one bounded step to the baseline.
+
+    At most ``max_step_down_pods`` per ``step_down_interval_s``; a floor above the upper bound
+    comes down to it at once. Returns the state after this reconcile.
+    """
+    floor = state.floor
+    due = (
+        state.last_lower_at is None
+        or (now - state.last_lower_at).total_seconds() >= rules.step_down_interval_s
+    )
+    if floor > bounds.upper:
+        lowered = bounds.upper
+    elif floor > bounds.baseline and due:
+        lowered = max(bounds.baseline, floor - rules.max_step_down_pods)
+    elif floor < bounds.baseline:
+        return FloorState(bounds.baseline, now, state.last_lower_at)
+    else:
+        return state
+    return FloorState(lowered, state.last_raise_at, now)
+
+
+def _may_lower(t: pd.Timestamp, state: FloorState, rules: StepRules) -> bool:
+    last_raise, last_lower = state.last_raise_at, state.last_lower_at
     cooled = last_raise is None or (t - last_raise).total_seconds() >= rules.cooldown_s
     spaced = last_lower is None or (t - last_lower).total_seconds() >= rules.step_down_interval_s
     return cooled and spaced

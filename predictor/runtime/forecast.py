@@ -11,7 +11,7 @@ import pandas as pd
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError
 from predictor.forecasting import registry
-from predictor.forecasting.base import DAY_S, FittedModel, Forecast
+from predictor.forecasting.base import DAY_S, FittedModel, Forecast, quantile_label
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
 from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, plan_floor
 from predictor.runtime.policy import Policy
@@ -123,12 +123,18 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
 def predict_and_plan(
     model: FittedModel, request: ForecastRequest, now: pd.Timestamp, state: FloorState
 ) -> tuple[Forecast, Plan]:
-    """Forecast from ``now`` over the horizon plus the lead time with a fitted model, and plan the floor."""
+    """Forecast from ``now`` over the horizon plus the lead time with a fitted model, and plan the floor.
+
+    The forecast reaches one hold window further (a cold start plus KEDA's scale-down window), so
+    that the planner sees whether a need comes back before it lowers the floor at the horizon's end.
+    """
     step = pd.Timedelta(seconds=request.step_s)
-    periods = math.ceil((request.horizon_s + request.lead_time_s) / request.step_s) + 1
+    rules = request.policy.floor.rules
+    hold_s = request.cold_start.seconds + rules.scale_down_window_s
+    periods = math.ceil((request.horizon_s + request.lead_time_s + hold_s) / request.step_s) + 1
     forecast = model.predict(now.floor(step), periods, request.quantiles)
     plan = plan_floor(
-        Demand(forecast.index, forecast.quantile(request.quantile), request.quantile),
+        demand_of(forecast, request.quantile),
         request.pod,
         policy=request.policy.floor,
         cold_start=request.cold_start,
@@ -137,6 +143,18 @@ def predict_and_plan(
         now=now,
     )
     return forecast, plan
+
+
+def demand_of(forecast: Forecast, quantile: float) -> Demand:
+    """The planner's view of a forecast: the sizing quantile, the median, and the quantile's clamps."""
+    label = quantile_label(quantile)
+    return Demand(
+        forecast.index,
+        forecast.quantile(quantile),
+        quantile,
+        median=forecast.quantile(0.5) if any(abs(q - 0.5) < 1e-9 for q in forecast.quantiles) else None,
+        clamps=tuple(c.describe() for c in forecast.clamps if c.series == label),
+    )
 
 
 def forecast_target(

@@ -65,3 +65,65 @@ class Cadence:
 
     def to_dict(self) -> dict[str, object]:
         return {"retrain_every_s": self.retrain_every_s, "reconcile_every_s": self.reconcile_every_s}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a policy must achieve on a replay of the target's own history to be acceptable.
+
+    Met when the shortfall minutes are at most ``shortfall_minutes_per_day`` per replayed day, or at
+    most ``shortfall_share`` of what KEDA alone has on the same replay (either suffices).
+    """
+
+    shortfall_minutes_per_day: float
+    shortfall_share: float
+
+    def allowance(self, days: float, reactive_shortfall_minutes: float) -> float:
+        """Shortfall minutes acceptable over ``days`` when KEDA alone has the given shortfall."""
+        return max(self.shortfall_minutes_per_day * days, self.shortfall_share * reactive_shortfall_minutes)
+
+    def describe(self) -> str:
+        return (
+            f"≤ {self.shortfall_minutes_per_day:g} shortfall min/day or ≤ {self.shortfall_share:.0%} "
+            "of KEDA alone's"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "shortfall_minutes_per_day": self.shortfall_minutes_per_day,
+            "shortfall_share": self.shortfall_share,
+        }
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Self-tuning: replay the last ``history_days`` under every (quantile, buffer) candidate and keep
+    the cheapest that meets ``objective``; never below ``min_quantile``. Re-run every ``interval_s``."""
+
+    enabled: bool
+    history_days: float
+    interval_s: int
+    min_quantile: float
+    quantiles: tuple[float, ...]
+    buffers: tuple[float, ...]
+    objective: Objective
+
+    def candidates(self, policy: Policy) -> tuple[Policy, ...]:
+        """``policy`` with every allowed (quantile, buffer) pair, safest quantile first."""
+        quantiles = sorted({q for q in self.quantiles if q >= self.min_quantile} or {self.min_quantile})
+        return tuple(
+            policy.with_floor(quantile=q, buffer=b)
+            for q in reversed(quantiles)
+            for b in sorted(set(self.buffers), reverse=True)
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "enabled": self.enabled,
+            "history_days": self.history_days,
+            "interval_s": self.interval_s,
+            "min_quantile": self.min_quantile,
+            "quantiles": list(self.quantiles),
+            "buffers": list(self.buffers),
+            "objective": self.objective.to_dict(),
+        }

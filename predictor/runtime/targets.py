@@ -10,7 +10,7 @@ from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
 from predictor.planning import Bounds, ColdStart, FloorPolicy, StepRules, configured_cold_start
 from predictor.runtime.forecast import ForecastRequest
-from predictor.runtime.policy import Cadence, Policy
+from predictor.runtime.policy import Cadence, Objective, Policy, Tuning
 from predictor.sources.base import HistorySource
 from predictor.sources.files import FileSource
 from predictor.sources.prometheus import PrometheusSource
@@ -37,10 +37,33 @@ def policy_from_settings(policy: PolicySettings) -> Policy:
         floor=FloorPolicy(
             quantile=policy.forecast_quantile,
             utilization=policy.utilization_target,
+            floor_utilization=policy.floor_utilization,
             buffer=policy.spike_buffer,
             margin_s=policy.lead_time_margin_s,
-            rules=StepRules(policy.cooldown_s, policy.max_step_down_pods, policy.step_down_interval_s),
+            rules=StepRules(
+                cooldown_s=policy.cooldown_s,
+                max_step_down_pods=policy.max_step_down_pods,
+                step_down_interval_s=policy.step_down_interval_s,
+                scale_down_window_s=policy.scale_down_window_s,
+            ),
             cap=policy.max_replicas_cap,
+            window=policy.floor_window,
+        ),
+    )
+
+
+def tuning_from_settings(policy: PolicySettings) -> Tuning:
+    """What self-tuning searches and the objective it must meet, from the policy settings."""
+    return Tuning(
+        enabled=policy.tune,
+        history_days=policy.tune_history_days,
+        interval_s=policy.tune_interval_s,
+        min_quantile=policy.tune_min_quantile,
+        quantiles=tuple(policy.tune_quantiles),
+        buffers=tuple(policy.tune_buffers),
+        objective=Objective(
+            shortfall_minutes_per_day=policy.objective_shortfall_minutes_per_day,
+            shortfall_share=policy.objective_shortfall_share,
         ),
     )
 

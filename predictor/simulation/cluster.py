@@ -22,6 +22,7 @@ those steps are left out of shortfall and unserved demand.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ def simulate(load: np.ndarray, floor: np.ndarray, cluster: Cluster) -> Outcome:
     replicas = np.zeros(n, dtype=int)
     ready = np.zeros(n, dtype=int)
     floors = np.zeros(n, dtype=int)
-    # Pods as the step at which each becomes Ready; the replay starts warm.
+    # Pods as the step at which each becomes Ready, in ascending order (a new pod is never Ready
+    # before an older one); the replay starts warm.
     first_demand = 0.0 if np.isnan(load[0]) else load[0] / per_pod_target
     start = min(
         max(int(floor[0]), cluster.min_replicas, math.ceil(first_demand - 1e-9)), cluster.max_replicas
@@ -105,25 +107,25 @@ def simulate(load: np.ndarray, floor: np.ndarray, cluster: Cluster) -> Outcome:
     # floor lets the count fall at once.
     recent: deque[int] = deque(maxlen=window_steps)
     events = 0
+    loads, floor_list = load.tolist(), floor.tolist()  # plain floats: numpy scalars are slow in a loop
     for i in range(n):
         current = len(pods)
-        lower = min(max(int(floor[i]), cluster.min_replicas), cluster.max_replicas)
-        if np.isnan(load[i]):
+        lower = min(max(int(floor_list[i]), cluster.min_replicas), cluster.max_replicas)
+        if math.isnan(loads[i]):
             desired = current
         else:
-            recent.append(_recommend(load[i] / per_pod_target, current, cluster.tolerance))
+            recent.append(_recommend(loads[i] / per_pod_target, current, cluster.tolerance))
             up, down = recent[-1], max(recent)
             desired = up if up > current else (down if down < current else current)
         target = min(max(desired, lower), cluster.max_replicas)
         if target > current:
             pods.extend([i + cold_steps] * (target - current))
         elif target < current:
-            pods.sort()  # Ready pods first; the newest and the still-starting ones go
-            del pods[target:]
+            del pods[target:]  # Ready pods first; the newest and the still-starting ones go
         if target != current:
             events += 1
         replicas[i] = len(pods)
-        ready[i] = sum(1 for p in pods if p <= i)
+        ready[i] = bisect.bisect_right(pods, i)
         floors[i] = lower
 
     present = ~np.isnan(load)

@@ -1,28 +1,90 @@
-"""The predictive floor for a replay, using only data from before each simulated moment.
+"""The predictive floor for a replay: what the daemon would have done, using only past data.
 
-Every ``cadence.retrain_every_s`` the model is chosen and fitted on the ``policy.train_days`` before
-that moment (at the model step); every ``cadence.reconcile_every_s`` a fresh forecast from that model
-is planned with the planner's carried state (cooldown, step-down timing) under the same
-:class:`~predictor.runtime.policy.Policy` value the daemon uses.
-Nothing after the simulated "now" is ever seen by the model or the planner.
+Two stages, so that floor policies which differ only in how a forecast becomes a floor (quantile,
+buffer, floor utilisation) share one forecast run, as they can: the forecast does not depend on
+them.
+
+1. :func:`record_forecasts` runs the daemon's forecasting over the replay and keeps every forecast
+   it would have planned from (a :class:`ForecastTape`).
+2. :func:`replay_floor` runs the planner on that tape, reconcile by reconcile, with its memory
+   (cooldown, step-down timing) carried, under one :class:`~predictor.planning.FloorPolicy`.
+
+The daemon's documented behaviour, reproduced here:
+
+- a retrain at the first reconcile and then every ``cadence.retrain_every_s``, on the
+  ``policy.train_days`` before that moment at the model step; ``trained_at`` is the end of the
+  data the model saw; a failed retrain keeps the last model and is retried one model step later;
+- a reconcile every ``cadence.reconcile_every_s``: a forecast from the model step that holds
+  ``now``, planned by :func:`~predictor.planning.plan_floor`'s rules with the carried state;
+- no model yet: the floor holds; a model older than ``policy.max_forecast_age_s``: the floor
+  steps back to the baseline (:func:`~predictor.planning.step_back`).
+
+Not reproduced: the daemon's random retrain jitter and its fit time (the replay retrains at
+exactly the interval, and the new model is used at once). Nothing after the simulated ``now`` is
+ever seen by the model or the planner.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from predictor.capacity import PodModel
-from predictor.errors import ForecastError
+from predictor.errors import ForecastError, PlanningError
 from predictor.forecasting import registry
-from predictor.planning import Bounds, ColdStart, FloorState
-from predictor.planning.planner import Demand, plan_floor
+from predictor.forecasting.base import Clamp, FittedModel, quantile_label
+from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
 from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, training_window
 from predictor.runtime.policy import Cadence, Policy
+
+NO_MODEL, TOO_OLD = -1, -2  # a reconcile without a forecast: hold, or step back to the baseline
+
+
+@dataclass(frozen=True)
+class ForecastTape:
+    """Every forecast the daemon would have planned from over a replay.
+
+    ``index`` holds the replayed steps; ``reconciles`` the positions in it where a reconcile ran,
+    and ``entry`` per reconcile the row of the forecast it planned from (or ``NO_MODEL`` /
+    ``TOO_OLD``). Row ``r`` is a forecast from ``origins[r]`` at the model step: ``rates[q][r]``
+    per recorded quantile and ``mean[r]``, req/s, with its plausibility ``clamps[r]``.
+    """
+
+    index: pd.DatetimeIndex
+    reconciles: np.ndarray
+    entry: np.ndarray
+    origins: pd.DatetimeIndex
+    rates: Mapping[float, np.ndarray]
+    mean: np.ndarray
+    clamps: tuple[tuple[Clamp, ...], ...]
+    fits: tuple[tuple[pd.Timestamp, str], ...]
+    policy: Policy
+    cold_start: ColdStart
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        return tuple(sorted(self.rates))
+
+    @property
+    def periods(self) -> int:
+        return int(self.mean.shape[1])
+
+    def between(self, start: pd.Timestamp, end: pd.Timestamp) -> ForecastTape:
+        """The part of the tape for the replayed steps in ``[start, end)`` (rows are shared)."""
+        keep = (self.index >= start) & (self.index < end)
+        first = int(np.argmax(keep)) if keep.any() else len(self.index)
+        chosen = (self.index[self.reconciles] >= start) & (self.index[self.reconciles] < end)
+        return replace(
+            self,
+            index=self.index[keep],
+            reconciles=self.reconciles[chosen] - first,
+            entry=self.entry[chosen],
+            fits=tuple((t, k) for t, k in self.fits if start <= t < end),
+        )
 
 
 @dataclass(frozen=True)
@@ -30,9 +92,212 @@ class PredictiveRun:
     """The floor per replay step, the forecast that drove it, and the models used."""
 
     floor: np.ndarray
-    forecast: np.ndarray  # the quantile forecast for each step, made one lead time before it
+    forecast: np.ndarray  # the sizing quantile for each step, forecast one lead time before it
     forecast_mean: np.ndarray  # the mean forecast, made at the same moment
     fits: tuple[tuple[pd.Timestamp, str], ...]  # (when, chosen model kind)
+    changes: tuple[PlannedChange, ...] = ()
+
+
+def tape_periods(policy: Policy, cold_start: ColdStart) -> int:
+    """Forecast points a plan looks at from now: the lead-time window plus the hold window."""
+    floor = policy.floor
+    return planner.window_width(cold_start, floor, policy.step_s) + planner.hold_steps(
+        cold_start, floor.rules, policy.step_s
+    )
+
+
+def record_forecasts(
+    load: pd.Series,
+    start: pd.Timestamp,
+    *,
+    pod: PodModel,
+    cold_start: ColdStart,
+    policy: Policy,
+    cadence: Cadence,
+    quantiles: tuple[float, ...] = (),
+    progress: Callable[[int, int], None] | None = None,
+    seed: int = 0,
+    reselect: bool = True,
+) -> ForecastTape:
+    """The forecasts over ``load[start:]`` (a regular UTC series, req/s, NaN = missing).
+
+    ``quantiles`` are recorded besides the policy's own and the median, for other floor policies
+    to be replayed on the same tape. ``reselect=False`` chooses the model (``model: auto``) at the
+    first retrain only and refits that kind at the later ones: about ten times faster, and no
+    longer exactly the daemon's forecasting, which chooses at every retrain.
+    """
+    if policy.model != AUTO:
+        registry.make_forecaster(policy.model)  # an unknown name fails here, not silently per retrain
+    if load.index.freq is None:
+        raise PlanningError("the replay needs a regular series with a frequency")
+    replay = load[load.index >= start]
+    step_s = pd.Timedelta(load.index.freq).total_seconds()
+    bin_freq = f"{policy.step_s}s"
+    model_step = pd.Timedelta(seconds=policy.step_s)
+    history = load.resample(bin_freq).mean()  # NaN stays NaN: missing bins are not zero
+    request = ForecastRequest(
+        name="replay", policy=replace(policy, horizon_s=0), pod=pod, cold_start=cold_start, bounds=Bounds(0)
+    )
+    periods = tape_periods(policy, cold_start)
+    recorded = tuple(sorted({0.5, policy.quantile, *quantiles}))
+    n = len(replay)
+    every = max(1, round(cadence.reconcile_every_s / step_s))
+    moments = list(replay.index)
+    positions = np.arange(0, n, every)
+    entry = np.empty(len(positions), dtype=int)
+    rows: dict[tuple[int, pd.Timestamp], int] = {}
+    origins: list[pd.Timestamp] = []
+    series: dict[float, list[np.ndarray]] = {q: [] for q in recorded}
+    means: list[np.ndarray] = []
+    clamps: list[tuple[Clamp, ...]] = []
+    fits: list[tuple[pd.Timestamp, str]] = []
+    model, trained_at, attempted_at, failed = None, None, None, False
+    for r, i in enumerate(positions):
+        now = moments[i]
+        since = math.inf if attempted_at is None else (now - attempted_at).total_seconds()
+        if since >= cadence.retrain_every_s or (failed and since >= policy.step_s):
+            attempted_at = now
+            try:
+                window = training_window(history, now, policy.train_days)
+                if reselect or not fits:
+                    fitted, kind = _choose(window, request, seed)
+                else:
+                    kind = fits[-1][1]
+                    fitted = registry.make_forecaster(kind).fit(window, seed=seed)
+            except ForecastError:
+                failed = True  # too little history yet, or a failed fit: keep the last model
+            else:
+                model, trained_at, failed = fitted, window.index[-1] + model_step, False
+                fits.append((now, kind))
+        if model is None or trained_at is None:
+            entry[r] = NO_MODEL
+        elif (now - trained_at).total_seconds() > policy.max_forecast_age_s:
+            entry[r] = TOO_OLD
+        else:
+            key = (len(fits), now.floor(bin_freq))
+            if key not in rows:
+                predicted = model.predict(key[1], periods, recorded)
+                rows[key] = len(origins)
+                origins.append(key[1])
+                for q in recorded:
+                    series[q].append(predicted.quantile(q))
+                means.append(predicted.mean)
+                clamps.append(tuple(predicted.clamps))
+            entry[r] = rows[key]
+        if progress is not None:
+            progress(min(int(i) + every, n), n)
+
+    def stack(values: list[np.ndarray]) -> np.ndarray:
+        return np.vstack(values) if values else np.empty((0, periods))
+
+    return ForecastTape(
+        index=replay.index,
+        reconciles=positions,
+        entry=entry,
+        origins=pd.DatetimeIndex(origins, tz="UTC") if origins else pd.DatetimeIndex([], tz="UTC"),
+        rates={q: stack(v) for q, v in series.items()},
+        mean=stack(means),
+        clamps=tuple(clamps),
+        fits=tuple(fits),
+        policy=policy,
+        cold_start=cold_start,
+    )
+
+
+def _choose(window: pd.Series, request: ForecastRequest, seed: int) -> tuple[FittedModel, str]:
+    selection = choose_and_fit(window, request, seed=seed)
+    return selection.model, selection.kind
+
+
+def replay_floor(tape: ForecastTape, floor: FloorPolicy, *, pod: PodModel, bounds: Bounds) -> PredictiveRun:
+    """The planner's floor on every replayed step of ``tape`` under ``floor``.
+
+    ``floor`` may differ from the tape's policy in quantile (one recorded on the tape), buffer,
+    floor utilisation and window sizing; its lead time and step rules must fit in the tape's
+    forecasts. The first reconcile starts from the baseline, nothing raised yet.
+    """
+    cold, step_s = tape.cold_start, tape.policy.step_s
+    if not any(abs(q - floor.quantile) < 1e-9 for q in tape.rates):
+        raise PlanningError(f"quantile {floor.quantile} was not recorded on the tape ({tape.quantiles})")
+    quantile = next(q for q in tape.rates if abs(q - floor.quantile) < 1e-9)
+    need_points = planner.window_width(cold, floor, step_s) + planner.hold_steps(cold, floor.rules, step_s)
+    if need_points > tape.periods:
+        raise PlanningError(
+            f"the tape's forecasts reach {tape.periods} steps; this policy needs {need_points}"
+        )
+    bounds = bounds.capped(floor.cap)
+    rates = tape.rates[quantile]
+    median = tape.rates.get(0.5)
+    series = planner.stacked_needs(
+        rates, median, floor.quantile, pod, policy=floor, cold_start=cold, step_s=step_s
+    )
+    pods0, hold0, rate0 = series.pods[:, 0], series.hold_pods[:, 0], series.rate[:, 0]
+    peak_pods0 = series.peak_pods[:, 0]
+    peak_at = list(tape.origins + pd.to_timedelta(series.peak_at[:, 0] * step_s, unit="s"))
+    label = quantile_label(floor.quantile)
+    base = planner.context(planner.Demand(tape.origins, rates[:, 0], floor.quantile), floor, cold, bounds)
+    contexts = {
+        row: replace(base, notes="".join(f"; {c.describe()}" for c in clamps if c.series == label))
+        for row, clamps in enumerate(tape.clamps)
+        if any(c.series == label for c in clamps)
+    }
+
+    n = len(tape.index)
+    out = np.full(n, float(bounds.baseline))
+    state = FloorState(bounds.baseline)
+    changes: list[PlannedChange] = []
+    moments = list(tape.index[tape.reconciles]) if len(tape.reconciles) else []
+    ends = [*tape.reconciles[1:].tolist(), n]
+    # The pods each row asks for, clamped as the planner clamps them: a reconcile whose target is
+    # the floor in force (and within the bounds) changes nothing, so the planner is not asked.
+    with np.errstate(invalid="ignore"):
+        targets = np.where(np.isnan(pods0), -1, np.clip(np.minimum(pods0, bounds.upper + 1), 0, None))
+    target_of = [bounds.clamp(int(t)) if t >= 0 else -1 for t in targets.tolist()]
+    upper = bounds.upper
+    for r, (pos, end) in enumerate(zip(tape.reconciles.tolist(), ends, strict=True)):
+        row = int(tape.entry[r])
+        if row == TOO_OLD:
+            state = step_back(state, bounds, floor.rules, moments[r])
+        elif row >= 0:
+            target = target_of[row]
+            if not ((target == state.floor or target < 0) and bounds.baseline <= state.floor <= upper):
+                need = planner.Need(
+                    float(pods0[row]),
+                    float(hold0[row]),
+                    float(rate0[row]),
+                    peak_at[row],
+                    int(peak_pods0[row]),
+                )
+                change = planner.decide(need, state, moments[r], moments[r], contexts.get(row, base))
+                if change is not None:
+                    changes.append(change)
+                    state = planner.apply(state, change)
+        out[pos:end] = state.floor
+    forecast, forecast_mean = _one_lead_ahead(tape, rates)
+    return PredictiveRun(out, forecast, forecast_mean, tape.fits, tuple(changes))
+
+
+def _one_lead_ahead(tape: ForecastTape, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What each reconcile's forecast said about the moment one lead time ahead, per replay step."""
+    n = len(tape.index)
+    forecast, forecast_mean = np.full(n, np.nan), np.full(n, np.nan)
+    if not len(tape.reconciles):
+        return forecast, forecast_mean
+    times = tape.index.as_unit("ns").asi8  # integer nanoseconds: Timestamps are slow in a loop
+    lead_ns = round(tape.cold_start.lead_time_s(tape.policy.floor.margin_s) * 1e9)
+    step_ns = round(tape.policy.step_s * 1e9)
+    origins = tape.origins.as_unit("ns").asi8
+    starts = tape.reconciles
+    ends = np.append(starts[1:], n)
+    ahead = np.searchsorted(times, times[starts] + lead_ns)
+    for r in np.flatnonzero((tape.entry >= 0) & (ahead < n)).tolist():
+        row, at = int(tape.entry[r]), int(ahead[r])
+        k = (int(times[at]) - int(origins[row])) // step_ns
+        if 0 <= k < tape.periods:
+            until = at + int(ends[r] - starts[r])
+            forecast[at:until] = rates[row, k]
+            forecast_mean[at:until] = tape.mean[row, k]
+    return forecast, forecast_mean
 
 
 def predictive_floor(
@@ -47,63 +312,15 @@ def predictive_floor(
     progress: Callable[[int, int], None] | None = None,
     seed: int = 0,
 ) -> PredictiveRun:
-    """The floor over ``load[start:]`` (a regular UTC series, req/s, NaN = missing).
-
-    ``policy`` is the same value the daemon plans with; ``cadence`` its retrain and reconcile
-    intervals.
-    """
-    replay = load[load.index >= start]
-    step = pd.Timedelta(load.index.freq)
-    history = load.resample(f"{policy.step_s}s").mean()  # NaN stays NaN: missing bins are not zero
-    request = ForecastRequest(
-        name="replay", policy=replace(policy, horizon_s=0), pod=pod, cold_start=cold_start, bounds=bounds
+    """The floor over ``load[start:]`` under ``policy``: record the forecasts, then replay the floor."""
+    tape = record_forecasts(
+        load,
+        start,
+        pod=pod,
+        cold_start=cold_start,
+        policy=policy,
+        cadence=cadence,
+        progress=progress,
+        seed=seed,
     )
-    if policy.model != AUTO:
-        registry.make_forecaster(policy.model)  # an unknown name fails here, not silently per retrain
-    lead = pd.Timedelta(seconds=request.lead_time_s)
-    periods = math.ceil(request.lead_time_s / policy.step_s) + 2
-    n = len(replay)
-    floor = np.full(n, float(bounds.baseline))
-    forecast = np.full(n, np.nan)
-    forecast_mean = np.full(n, np.nan)
-    every = max(1, round(cadence.reconcile_every_s / step.total_seconds()))
-    state = FloorState(bounds.baseline)
-    model, fitted_at, fits = None, None, []
-    predicted, predicted_key = None, None
-    for i in range(0, n, every):
-        now = replay.index[i]
-        if fitted_at is None or (now - fitted_at).total_seconds() >= cadence.retrain_every_s:
-            try:
-                selection = choose_and_fit(
-                    training_window(history, now, policy.train_days), request, seed=seed
-                )
-                model, fitted_at, predicted_key = selection.model, now, None
-                fits.append((now, selection.kind))
-            except ForecastError:
-                pass  # too little history yet, or a failed fit: keep the last model, as the daemon does
-        if model is not None:
-            bin_start = now.floor(f"{policy.step_s}s")
-            if predicted is None or predicted_key != bin_start:  # one forecast per model step
-                predicted = model.predict(bin_start, periods, (0.5, policy.quantile))
-                predicted_key = bin_start
-            q = predicted.quantile(policy.quantile)
-            plan = plan_floor(
-                Demand(predicted.index, q, policy.quantile),
-                pod,
-                policy=policy.floor,
-                cold_start=cold_start,
-                bounds=bounds,
-                state=state,
-                now=now,
-            )
-            state = plan.state
-            # Record what this forecast says about the moment one lead time ahead.
-            ahead = replay.index.searchsorted(now + lead)
-            if ahead < n:
-                bin_at = predicted.index.searchsorted(replay.index[ahead], side="right") - 1
-                forecast[ahead : ahead + every] = q[bin_at]
-                forecast_mean[ahead : ahead + every] = predicted.mean[bin_at]
-        floor[i : i + every] = state.floor
-        if progress is not None:
-            progress(min(i + every, n), n)
-    return PredictiveRun(floor, forecast, forecast_mean, tuple(fits))
+    return replay_floor(tape, policy.floor, pod=pod, bounds=bounds)

@@ -9,8 +9,8 @@ knowing the future (oracle). Pure: no clock, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,14 @@ import pandas as pd
 from predictor.capacity import PodModel, pod_model_for_peak
 from predictor.errors import PlanningError
 from predictor.forecasting import metrics
-from predictor.planning import Bounds, ColdStart
+from predictor.planning import Bounds, ColdStart, FloorPolicy
 from predictor.runtime.policy import Cadence, Policy
 from predictor.simulation.cluster import Cluster, Outcome, simulate
 from predictor.simulation.floors import oracle_floor, reactive_floor
-from predictor.simulation.predictive import PredictiveRun, predictive_floor
+from predictor.simulation.predictive import ForecastTape, PredictiveRun, record_forecasts, replay_floor
 
 POLICIES = ("reactive", "predictive", "oracle")
+ROWS = ("reactive", "predictive", "tuned", "oracle")  # the order tables and plots show them in
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,17 @@ class BacktestSettings:
     pod: PodModel | None = None  # used when peak_pods is None
     min_replicas: int = 1
     max_replicas: int = 100
+    #: Quantiles recorded besides the policy's, so that other floor policies can be replayed on the
+    #: same forecasts (:meth:`BacktestResult.replan`).
+    extra_quantiles: tuple[float, ...] = ()
 
     @property
     def utilization(self) -> float:
         return self.policy.floor.utilization
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.min_replicas, self.max_replicas)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,45 @@ class BacktestResult:
     cluster: Cluster
     settings: BacktestSettings
     accuracy: dict[str, float]
+    tape: ForecastTape
+    pod: PodModel
+    runs: Mapping[str, PredictiveRun] = field(default_factory=dict)  # the floors of added rows
+    tuning: Mapping[str, object] | None = None  # what self-tuning chose, when a tuned row was added
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The policies replayed, in the order to show them."""
+        return tuple(name for name in ROWS if name in self.outcomes)
+
+    def with_row(
+        self, name: str, floor: FloorPolicy, *, tuning: Mapping[str, object] | None = None
+    ) -> BacktestResult:
+        """This replay with one more row: ``floor`` replayed on the same forecasts (no refit)."""
+        run = replay_floor(self.tape, floor, pod=self.pod, bounds=self.settings.bounds)
+        outcomes = {**self.outcomes, name: simulate(self.load, run.floor, self.cluster)}
+        return replace(
+            self,
+            outcomes={row: outcomes[row] for row in (*ROWS, *outcomes) if row in outcomes},
+            runs={**self.runs, name: run},
+            tuning=tuning if tuning is not None else self.tuning,
+        )
+
+    def replan(self, floor: FloorPolicy) -> BacktestResult:
+        """The same replay with another floor policy on the same forecasts (no refit).
+
+        ``floor`` may change the quantile (one recorded on the tape), buffer, floor utilisation and
+        window sizing; the reactive and oracle outcomes are kept.
+        """
+        policy = replace(self.settings.policy, floor=floor)
+        run = replay_floor(self.tape, floor, pod=self.pod, bounds=self.settings.bounds)
+        outcomes = {**self.outcomes, "predictive": simulate(self.load, run.floor, self.cluster)}
+        return replace(
+            self,
+            outcomes=outcomes,
+            predictive=run,
+            settings=replace(self.settings, policy=policy),
+            accuracy=_accuracy(self.load, run, floor.quantile),
+        )
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready comparison: per policy totals, forecast accuracy, the set-up."""
@@ -81,16 +128,18 @@ class BacktestResult:
                 "pod_rps": round(self.cluster.pod_rps, 6),
                 "min_replicas": self.cluster.min_replicas,
                 "max_replicas": self.cluster.max_replicas,
+                "floor": self.settings.policy.floor.describe(),
                 "policy": self.settings.policy.to_dict(),
                 "cadence": self.settings.cadence.to_dict(),
                 "quantile": self.settings.policy.quantile,
                 "model": self.settings.policy.model,
                 "models_fitted": sorted({kind for _, kind in self.predictive.fits}),
             },
-            "policies": {name: outcome.totals() for name, outcome in self.outcomes.items()},
+            "policies": {name: self.outcomes[name].totals() for name in self.rows},
             "forecast_accuracy": {
                 k: (None if math.isnan(v) else round(v, 4)) for k, v in self.accuracy.items()
             },
+            **({"tuning": dict(self.tuning)} if self.tuning is not None else {}),
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -106,9 +155,12 @@ class BacktestResult:
             },
             index=self.index,
         )
-        for name in ("reactive", "oracle"):
-            frame[f"replicas_{name}"] = self.outcomes[name].replicas
-            frame[f"ready_{name}"] = self.outcomes[name].ready
+        for name in self.rows:
+            if name != "predictive":
+                frame[f"replicas_{name}"] = self.outcomes[name].replicas
+                frame[f"ready_{name}"] = self.outcomes[name].ready
+        for name in self.runs:
+            frame[f"floor_{name}"] = self.outcomes[name].floor
         frame["floor_oracle"] = self.outcomes["oracle"].floor
         frame.index.name = "timestamp"
         return frame
@@ -166,24 +218,19 @@ def run_backtest(
         pod = settings.pod
     else:
         raise PlanningError("give peak_pods or a pod model")
-    cluster = Cluster(
-        pod_rps=pod.concurrency / pod.seconds_per_request,
-        utilization=settings.utilization,
-        cold_start_s=settings.cold_start.seconds,
-        min_replicas=settings.min_replicas,
-        max_replicas=settings.max_replicas,
-    )
-    run = predictive_floor(
+    cluster = cluster_for(pod, settings.policy, settings.cold_start, settings.bounds, step_s=60.0)
+    tape = record_forecasts(
         history,
         start,
         pod=pod,
         cold_start=settings.cold_start,
-        bounds=Bounds(settings.min_replicas, settings.max_replicas),
         policy=settings.policy,
         cadence=settings.cadence,
+        quantiles=settings.extra_quantiles,
         progress=progress,
         seed=seed,
     )
+    run = replay_floor(tape, settings.policy.floor, pod=pod, bounds=settings.bounds)
     replay = history[history.index >= start]
     values = replay.to_numpy()
     floors = {
@@ -200,4 +247,21 @@ def run_backtest(
         cluster=cluster,
         settings=settings,
         accuracy=_accuracy(values, run, settings.policy.quantile),
+        tape=tape,
+        pod=pod,
+    )
+
+
+def cluster_for(
+    pod: PodModel, policy: Policy, cold_start: ColdStart, bounds: Bounds, *, step_s: float
+) -> Cluster:
+    """The replay's KEDA for a target: its pod, KEDA's utilisation target and scale-down window."""
+    return Cluster(
+        pod_rps=pod.concurrency / pod.seconds_per_request,
+        utilization=policy.floor.utilization,
+        cold_start_s=cold_start.seconds,
+        min_replicas=bounds.baseline,
+        max_replicas=bounds.max_replicas,
+        scale_down_window_s=policy.floor.rules.scale_down_window_s,
+        step_s=step_s,
     )

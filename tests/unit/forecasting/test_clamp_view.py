@@ -36,7 +36,12 @@ def clamped_forecast() -> TargetForecast:
         horizon_s=6 * 3_600,
         max_forecast_age_s=21_600,
         floor=FloorPolicy(
-            quantile=0.9, utilization=0.7, buffer=0.0, margin_s=120, rules=StepRules(1_800, 2, 300)
+            quantile=0.9,
+            utilization=0.7,
+            floor_utilization=1.0,
+            buffer=0.0,
+            margin_s=120,
+            rules=StepRules(1_800, 2, 300, 300),
         ),
     )
     request = ForecastRequest(
