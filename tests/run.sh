@@ -10,7 +10,12 @@
 #   3. KEDA's ScaledObject CRD for the manifest and API-server tests (tests/support/keda_crd.py):
 #      $PREDICTOR_KEDA_CRD, ../shared/keda/, a cached copy, or a download; one line says how to
 #      provide it when none works;
-#   4. ruff (lint + format check), lint-imports (layering), mypy, pytest.
+#   4. kubectl >= 1.27 (the tests drive the real kubectl against the fake API server and render
+#      deploy/ with `kubectl kustomize`): the one on PATH, else .venv/bin/kubectl, else a download
+#      of the pinned release into .venv/bin, checked against its published sha256. Debian 12 has no
+#      usable package (its kubernetes-client is 1.20, too old for kustomize components); one line
+#      says how to provide it when none works;
+#   5. ruff (lint + format check), lint-imports (layering), mypy, pytest.
 #
 # A missing component is a failure, never a skipped test.
 set -euo pipefail
@@ -56,6 +61,44 @@ echo "== KEDA's ScaledObject CRD"
 PREDICTOR_KEDA_CRD="$(.venv/bin/python -m tests.support.keda_crd)"
 export PREDICTOR_KEDA_CRD
 echo "$PREDICTOR_KEDA_CRD"
+
+echo "== kubectl"
+KUBECTL_VERSION="v1.32.4"
+export PATH="$PWD/.venv/bin:$PATH"
+kubectl_minor() {
+  kubectl version --client -o json 2>/dev/null \
+    | .venv/bin/python -c 'import json, re, sys; print(int(re.match(r"\d+", json.load(sys.stdin)["clientVersion"]["minor"])[0]))' \
+    2>/dev/null || echo 0
+}
+if [ "$(kubectl_minor)" -lt 27 ]; then
+  arch="$(uname -m)"; case "$arch" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
+  url="https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/$arch/kubectl"
+  echo "kubectl >= 1.27 not on PATH: downloading $url"
+  if reason="$(.venv/bin/python - "$url" .venv/bin/kubectl.part 2>&1 <<'PY'
+import hashlib, sys, urllib.request
+url, out = sys.argv[1], sys.argv[2]
+try:
+    with urllib.request.urlopen(url, timeout=120) as r:
+        data = r.read()
+    with urllib.request.urlopen(url + ".sha256", timeout=30) as r:
+        expected = r.read().decode().split()[0]
+except OSError as e:
+    sys.exit(str(e))
+if hashlib.sha256(data).hexdigest() != expected:
+    sys.exit(f"sha256 mismatch for {url}")
+with open(out, "wb") as f:
+    f.write(data)
+PY
+  )"; then
+    chmod +x .venv/bin/kubectl.part && mv .venv/bin/kubectl.part .venv/bin/kubectl
+  else
+    rm -f .venv/bin/kubectl.part
+    echo "error: kubectl >= 1.27 not found and the download of $url failed ($reason); install" \
+      "kubectl (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/) or copy it to .venv/bin/kubectl" >&2
+    exit 1
+  fi
+fi
+kubectl version --client 2>/dev/null | sed -n 1p
 
 echo "== ruff"
 .venv/bin/python -m ruff check .
