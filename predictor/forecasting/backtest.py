@@ -32,6 +32,9 @@ class Window:
     horizons_s: tuple[int, ...]  # bucket edges: scored lead times are [first, last)
     folds: int
     fold_spacing_s: int
+    #: The error of the k-th latest origin weighs ``0.5 ** (k / fold_halflife)``; ``None``: all
+    #: origins weigh the same.
+    fold_halflife: float | None = None
 
     def __post_init__(self) -> None:
         edges = self.horizons_s
@@ -41,6 +44,8 @@ class Window:
             raise ForecastError(
                 f"need folds >= 1 and fold_spacing_s > 0, got {self.folds}, {self.fold_spacing_s}"
             )
+        if self.fold_halflife is not None and not self.fold_halflife > 0:
+            raise ForecastError(f"fold_halflife must be positive or None, got {self.fold_halflife}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class Fold:
 class BacktestResult:
     """Pooled scores of one forecaster over every origin (see :mod:`predictor.forecasting.metrics`)."""
 
-    mae: float  # req/s, mean over horizon buckets of each bucket's mean absolute error: the ranking key
+    mae: float  # req/s, mean over horizon buckets of each bucket's (origin-weighted) mean absolute error
     mase: float  # ``mae`` over the seasonal naive (one day) scale of the whole history
     wape: float
     coverage: float  # share of actuals <= the scored quantile
@@ -158,7 +163,11 @@ def run(
 def score(
     folds: Sequence[Fold], history: pd.Series, window: Window, *, fit_s: float = math.nan
 ) -> BacktestResult:
-    """The pooled scores of fold forecasts over the scored lead times of ``window``."""
+    """The pooled scores of fold forecasts over the scored lead times of ``window``.
+
+    The ranking error ``mae`` weighs each origin by its recency (``window.fold_halflife``,
+    the latest origin first); WAPE and coverage pool every scored bin alike.
+    """
     step_s = step_seconds(history)
     edges = [math.ceil(h / step_s) for h in window.horizons_s]  # in steps from the origin
     first, last = edges[0], edges[-1]
@@ -167,9 +176,13 @@ def score(
     upper = np.concatenate([f.upper[first:last] for f in folds])
     errors = np.abs(actual - mean)  # NaN where the actual is missing
     lead = np.tile(np.arange(first, last), len(folds))
-    buckets = [errors[(lead >= lo) & (lead < hi)] for lo, hi in itertools.pairwise(edges)]
-    present = [b[~np.isnan(b)] for b in buckets]
-    mae = float(np.mean([b.mean() for b in present if b.size])) if any(b.size for b in present) else math.nan
+    weight = np.repeat(_fold_weights(folds, window.fold_halflife), last - first)
+    bucket_mae = []
+    for lo, hi in itertools.pairwise(edges):
+        scored = (lead >= lo) & (lead < hi) & ~np.isnan(errors)
+        if scored.any():
+            bucket_mae.append(float(np.sum(weight[scored] * errors[scored]) / np.sum(weight[scored])))
+    mae = float(np.mean(bucket_mae)) if bucket_mae else math.nan
     scale = metrics.naive_scale(history.to_numpy(dtype=float), metrics.season_steps(DAY_S, step_s))
     return BacktestResult(
         mae=mae,
@@ -180,3 +193,11 @@ def score(
         points=int(np.sum(~np.isnan(actual))),
         folds=tuple(folds),
     )
+
+
+def _fold_weights(folds: Sequence[Fold], halflife: float | None) -> np.ndarray:
+    """``0.5 ** (k / halflife)`` for the k-th latest origin (all 1 without a half-life)."""
+    if halflife is None:
+        return np.ones(len(folds))
+    rank = np.argsort(np.argsort([-f.origin.value for f in folds], kind="stable"), kind="stable")
+    return np.power(0.5, rank / halflife)

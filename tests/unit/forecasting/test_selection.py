@@ -156,6 +156,28 @@ def test_each_horizon_bucket_weighs_the_same_whatever_its_number_of_bins():
     assert result.coverage == 1.0
 
 
+def test_recent_origins_weigh_more_in_the_ranking_error():
+    history = weekly_trace(4)
+    index = history.index
+    origins = [index[-200], index[-500]]  # latest first, as backtest.origins gives them
+    actual = np.full(48, 10.0)
+
+    def fold(origin: pd.Timestamp, error: float) -> backtest.Fold:
+        return backtest.Fold(origin, actual + error, actual + error, actual)
+
+    alike = backtest.Window((900, 3600, 4 * 3600), folds=2, fold_spacing_s=DAY_S)
+    recent = backtest.Window((900, 3600, 4 * 3600), folds=2, fold_spacing_s=DAY_S, fold_halflife=1.0)
+    wrong_lately = [fold(origins[0], 4.0), fold(origins[1], 1.0)]
+    wrong_before = [fold(origins[0], 1.0), fold(origins[1], 4.0)]
+    assert backtest.score(wrong_lately, history, alike).mae == pytest.approx(2.5)
+    assert backtest.score(wrong_before, history, alike).mae == pytest.approx(2.5)
+    # weights 1 and 0.5: (4 + 0.5) / 1.5 = 3 against (1 + 2) / 1.5 = 2, in either fold order
+    assert backtest.score(wrong_lately, history, recent).mae == pytest.approx(3.0)
+    assert backtest.score(wrong_before[::-1], history, recent).mae == pytest.approx(2.0)
+    with pytest.raises(ForecastError, match="fold_halflife"):
+        backtest.Window((900, 3600), folds=2, fold_spacing_s=DAY_S, fold_halflife=0.0)
+
+
 def test_a_small_win_keeps_seasonal_naive():
     history = weekly_trace(23)
     measured = selection.select_model(history, settings=settings(min_gain=0.0), forecasters=fakes())
@@ -344,18 +366,21 @@ def _results(history: pd.Series) -> dict[str, backtest.BacktestResult]:
     }
 
 
-def test_the_chosen_model_is_calibrated_on_its_backtest_residuals():
+def test_the_chosen_model_is_pooled_with_its_backtest_residuals_from_one_hour():
     history = weekly_trace(21, seed=6)
     result = selection.select_model(history, seed=0)
-    assert result.calibration.startswith("backtest residuals")
+    assert result.calibration.startswith("its own residuals, pooled from 1 h with the backtest's")
     own = selection.select_model(history, settings=SelectionSettings(calibrate=False), seed=0)
     assert own.calibration == "the model's own residuals"
     start = history.index[-1] + pd.Timedelta(seconds=STEP_S)
     a, b = result.model.predict(start, 288), own.model.predict(start, 288)
-    if result.kind == own.kind:
-        np.testing.assert_allclose(a.mean, b.mean)
-        assert (a.quantile(0.9) >= b.quantile(0.9) * (1 - 1e-9)).all()  # the wider of the two
-        assert (a.quantile(0.5) <= a.quantile(0.9)).all()
+    assert result.kind == own.kind
+    np.testing.assert_allclose(a.mean, b.mean)
+    soon = slice(0, 3_600 // STEP_S)  # under an hour: the model's own table stands
+    np.testing.assert_allclose(a.quantile(0.9)[soon], b.quantile(0.9)[soon])
+    later = slice(3_600 // STEP_S, None)  # from 1 h: the mean of its own and the backtest's
+    assert not np.allclose(a.quantile(0.9)[later], b.quantile(0.9)[later])
+    assert (a.quantile(0.5) <= a.quantile(0.9)).all()
 
 
 def test_under_a_day_of_history_the_error_states_the_minimum():

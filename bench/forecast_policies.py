@@ -1,0 +1,332 @@
+"""How ``auto``'s choices were made: selection and band policies scored on cached backtests.
+
+A benchmark, not a test. At every day-ahead and lead-time origin of ``forecast_accuracy.py``
+(the same traces, origins and 28-day training windows), the default candidates' rolling-origin
+backtests (every fold's forecast and actuals) and their final fits are computed once; each
+policy below then combines, selects and calibrates from those same forecasts, so the policies
+differ only in the rule. The mean policies reproduce ``auto``'s selection and ensemble; the
+band policies reproduce :mod:`predictor.forecasting.calibration` on arrays. Printed per policy:
+geomean MASE day-ahead / 15 min / 1 h, the share of cases more than 5 % worse than seasonal
+naive, p90 coverage range over traces (and how many traces are inside 0.85-0.95), and the
+leave-one-trace-out choice of the selection policy (geomean MASE over the three horizons).
+
+    python bench/forecast_policies.py --workers 2 --cache /tmp/policies.pkl
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from forecast_accuracy import DAY, TRACES, load, tasks_for  # bench/ is on sys.path as a script
+
+from predictor.forecasting import backtest, calibration, metrics, selection
+from predictor.forecasting.base import DAY_S
+from predictor.forecasting.quantiles import LEVELS, ResidualQuantiles, log_residuals
+
+SN = selection.FALLBACK
+EDGES = calibration.CALIBRATION_EDGES_S
+FIRST, MID, LAST = 3, 12, 48  # the backtest's scored steps: 15 min, 1 h, 4 h at 5 minutes
+Record = dict
+
+
+def cache_task(task: tuple[Path, str, pd.Timestamp, int]) -> Record:
+    """One origin: every default candidate's backtest folds and final-fit centre."""
+    path, mode, origin, _ = task
+    history = load(path)
+    train = history.iloc[
+        history.index.searchsorted(origin - pd.Timedelta(days=28)) : history.index.searchsorted(origin)
+    ]
+    periods = DAY if mode == "day" else 13
+    index = pd.date_range(origin, periods=periods, freq="300s")
+    settings = selection.SelectionSettings()
+    forecasters = selection.default_forecasters(tuple(dict.fromkeys((*settings.candidates, SN))))
+    window = settings.window()
+    span_s = backtest.data_span_s(train, 300)
+    eligible = []
+    for kind, f in forecasters.items():
+        need = max(f.min_history_s, settings.min_history_s)
+        if selection._is_weekly(kind, f, settings):
+            need = max(need, settings.weekly_min_history_s)
+        if span_s >= need:
+            eligible.append(kind)
+    at: list[pd.Timestamp] = []
+    while eligible:
+        at = backtest.origins(
+            train, window, min_train_s=max(max(forecasters[k].min_history_s for k in eligible), DAY_S)
+        )
+        if at:
+            break
+        eligible.remove(max(eligible, key=lambda k: (forecasters[k].min_history_s, k != SN)))
+    offset = max(0.1 * float(np.nanmean(train.to_numpy(dtype=float))), 1e-9)
+    record: Record = dict(trace=path.name, mode=mode, origin=origin, train=train, offset=offset, cands={})
+    record["actual"] = history.reindex(index).to_numpy(dtype=float)
+    record["scale"] = metrics.naive_scale(train.to_numpy(dtype=float), DAY)
+    for kind in eligible:
+        try:
+            result = backtest.run(
+                forecasters[kind],
+                train,
+                at,
+                window,
+                quantile=0.9,
+                seed=0,
+                timer=time.perf_counter,
+                keep_s=DAY_S,
+            )
+            model = forecasters[kind].fit(train, seed=0)
+        except Exception:  # a failing candidate is out, as in ``auto``
+            continue
+        steps = np.arange(periods) + int((origin - model.end).total_seconds() // 300)
+        record["cands"][kind] = dict(
+            folds=[(f.origin, f.mean, f.actual) for f in result.folds],
+            mu=model.centre(index, steps),
+            off=model.offset,
+            own=model.residuals,
+        )
+    return record
+
+
+def fold_mae(means: list[np.ndarray], actuals: list[np.ndarray], halflife: float | None) -> float:
+    """``backtest.score``'s ranking error, origins weighted by recency (latest first)."""
+    w = np.ones(len(means)) if halflife is None else 0.5 ** (np.arange(len(means)) / halflife)
+    buckets = []
+    for lo, hi in ((FIRST, MID), (MID, LAST)):
+        e = np.stack([np.abs(a[lo:hi] - m[lo:hi]) for m, a in zip(means, actuals, strict=True)])
+        ww = np.broadcast_to(w[:, None], e.shape)
+        ok = ~np.isnan(e)
+        if ok.any():
+            buckets.append(float(np.sum(ww[ok] * e[ok]) / np.sum(ww[ok])))
+    return float(np.mean(buckets)) if buckets else math.nan
+
+
+def choose(
+    record: Record, *, margin: float, halflife: float | None, power: float = 2.0
+) -> tuple[str, dict] | None:
+    """``auto``'s choice among the candidates and their ensemble: (kind, fitted arrays)."""
+    cands = {}
+    for kind, c in record["cands"].items():
+        if c["folds"]:
+            means, actuals = [f[1] for f in c["folds"]], [f[2] for f in c["folds"]]
+            cands[kind] = dict(c, means=means, actuals=actuals, mae=fold_mae(means, actuals, halflife))
+    cands = {k: c for k, c in cands.items() if np.isfinite(c["mae"]) and c["mae"] > 0}
+    if not cands:
+        return None
+    kinds = sorted(cands)
+    if len(kinds) >= 2:
+        w = np.array([cands[k]["mae"] ** -power for k in kinds])
+        w /= w.sum()
+        off = record["offset"]
+        means = [
+            np.exp(sum(wi * np.log(cands[k]["means"][i] + off) for k, wi in zip(kinds, w, strict=True))) - off
+            for i in range(len(cands[kinds[0]]["means"]))
+        ]
+        mu = sum(
+            wi * np.log(np.maximum(np.exp(cands[k]["mu"]) - cands[k]["off"], 0) + off)
+            for k, wi in zip(kinds, w, strict=True)
+        )
+        heaviest = kinds[int(np.argmax(w))]
+        actuals = cands[kinds[0]]["actuals"]
+        cands["ensemble"] = dict(
+            means=means,
+            actuals=actuals,
+            mu=mu,
+            off=off,
+            own=cands[heaviest]["own"],
+            mae=fold_mae(means, actuals, halflife),
+        )
+    best = min(cands, key=lambda k: (cands[k]["mae"], k != SN, k))
+    if SN in cands and best != SN and cands[best]["mae"] > cands[SN]["mae"] * (1 - margin):
+        best = SN
+    return best, cands[best]
+
+
+def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
+    """The residual table of ``rule``: ``own``, ``union`` (round 1), ``final`` (this version)."""
+    own = ResidualQuantiles.widest([chosen["own"]], EDGES)
+    r = np.concatenate(
+        [log_residuals(a, m, chosen["off"]) for m, a in zip(chosen["means"], chosen["actuals"], strict=True)]
+    )
+    h = np.concatenate([np.arange(len(a)) * 300.0 for a in chosen["actuals"]])
+    ok = np.isfinite(r)
+    if rule == "own" or ok.sum() < calibration.MIN_CALIBRATION_RESIDUALS:
+        table = own
+    else:
+        seen = ResidualQuantiles.from_residuals(r[ok], h[ok], EDGES)
+        if rule == "union":
+            return ResidualQuantiles.widest([own, seen], EDGES)
+        rows = []
+        for edge, a, b in zip(EDGES, own.table, seen.table, strict=True):
+            row = np.asarray(a)
+            if edge >= calibration.BACKTEST_FROM_S:
+                row = calibration.BACKTEST_WEIGHT * np.asarray(b) + (1 - calibration.BACKTEST_WEIGHT) * row
+            rows.append(tuple(np.maximum.accumulate(row)))
+        table = ResidualQuantiles(EDGES, tuple(rows))
+    if rule == "final":
+        table = _floor(table, record, chosen["off"])
+    return table
+
+
+def _floor(table: ResidualQuantiles, record: Record, offset: float) -> ResidualQuantiles:
+    train = record["train"]
+    if backtest.data_span_s(train, 300) >= calibration.FLOOR_UNDER_S:
+        return table
+    spread = calibration.daily_level_range(train, offset)
+    if not spread:
+        return table
+    levels, rows = np.asarray(LEVELS), []
+    for edge, row in zip(table.edges_s, table.table, strict=True):
+        v = np.asarray(row)
+        if edge >= calibration.FLOOR_FROM_S:
+            r50 = np.interp(0.5, levels, v)
+            v = np.where(
+                levels >= 0.5, np.maximum(v, r50 + spread * np.clip((levels - 0.5) / 0.4, 0, None)), v
+            )
+        rows.append(tuple(np.maximum.accumulate(v)))
+    return ResidualQuantiles(table.edges_s, tuple(rows))
+
+
+Policy = Callable[[Record], tuple[np.ndarray, np.ndarray] | None]
+
+
+def policy(margin: float, halflife: float | None, rule: str, single: str | None = None) -> Policy:
+    def run(record: Record) -> tuple[np.ndarray, np.ndarray] | None:
+        if single:
+            c = record["cands"].get(single) or record["cands"].get(SN)
+            if c is None:
+                return None
+            got = (single, dict(c, means=[f[1] for f in c["folds"]], actuals=[f[2] for f in c["folds"]]))
+        else:
+            got = choose(record, margin=margin, halflife=halflife)
+        if got is None:
+            return None
+        chosen = got[1]
+        periods = len(record["actual"])
+        base = np.exp(chosen["mu"])
+        mean = np.maximum(base - chosen["off"], 0)
+        p90 = band(chosen, record, rule).residual(0.9, np.arange(periods) * 300.0)
+        return mean, np.maximum(base * np.exp(p90) - chosen["off"], mean)
+
+    return run
+
+
+def score(records: list[Record], run: Policy) -> dict:
+    err: dict = defaultdict(lambda: [0.0, 0])
+    cover: dict = defaultdict(lambda: [0, 0])
+    cases: dict = defaultdict(lambda: [0.0, 0.0])
+    for record in records:
+        out = run(record)
+        if out is None:
+            continue
+        mean, p90 = out
+        sn = record["cands"][SN]
+        naive = np.maximum(np.exp(sn["mu"]) - sn["off"], 0)
+        a, scale = record["actual"], record["scale"]
+        picks = {"day": slice(None)} if record["mode"] == "day" else {"15m": [3], "1h": [12]}
+        for mode, pick in picks.items():
+            ok = ~np.isnan(a[pick])
+            e = np.abs(a[pick][ok] - mean[pick][ok]).sum() / scale
+            err[(record["trace"], mode)][0] += e
+            err[(record["trace"], mode)][1] += int(ok.sum())
+            day = str(record["origin"]) if mode == "day" else f"{record['origin']:%Y-%m-%d}"
+            cases[(record["trace"], mode, day)][0] += e
+            cases[(record["trace"], mode, day)][1] += np.abs(a[pick][ok] - naive[pick][ok]).sum() / scale
+        span = slice(None) if record["mode"] == "day" else slice(3, 13)
+        ok = ~np.isnan(a[span])
+        key = (record["trace"], "day" if record["mode"] == "day" else "lead")
+        cover[key][0] += int((a[span][ok] <= p90[span][ok]).sum())
+        cover[key][1] += int(ok.sum())
+    traces = sorted({t for t, _ in err})
+    mase = {t: {m: err[(t, m)][0] / err[(t, m)][1] for m in ("day", "15m", "1h")} for t in traces}
+    cov = {m: [cover[(t, m)][0] / cover[(t, m)][1] for t in traces] for m in ("day", "lead")}
+    worse = sum(e > 1.05 * n for e, n in cases.values()) / len(cases)
+    return dict(mase=mase, cov=cov, worse=worse, traces=traces)
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(float(np.mean(np.log(values))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--lead-days", type=int, default=2)
+    parser.add_argument("--lead-every", type=int, default=1)
+    parser.add_argument("--only", default="", help="comma-separated substrings of trace names")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache", type=Path, help="keep the cached backtests here (reused when present)")
+    args = parser.parse_args(argv)
+    if args.cache and args.cache.exists():
+        records = pickle.loads(args.cache.read_bytes())
+    else:
+        paths = sorted(TRACES.glob("*.csv"))
+        if args.only:
+            paths = [p for p in paths if any(s in p.name for s in args.only.split(","))]
+        tasks = [
+            t
+            for p in paths
+            for t in tasks_for(p, args.days, args.lead_days, args.lead_every)
+            if t[1] != "short"
+        ]
+        print(f"caching the backtests of {len(tasks)} origins", file=sys.stderr)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            records = list(pool.imap_unordered(cache_task, tasks))
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(records))
+    policies = {
+        "round 1: margin 2 %, origins alike, the wider band": policy(0.02, None, "union"),
+        "harmonic alone, own band": policy(0.0, None, "own", single="harmonic"),
+        "margin 0, origins alike, own band": policy(0.0, None, "own"),
+        "margin 0, half-life 1, own band": policy(0.0, 1.0, "own"),
+        "margin 0, half-life 2, own band": policy(0.0, 2.0, "own"),
+        "margin 0, half-life 4, own band": policy(0.0, 4.0, "own"),
+        "margin 0, half-life 1, the wider band": policy(0.0, 1.0, "union"),
+        "final: margin 0, half-life 1, own < 1 h, mean from 1 h, floor": policy(0.0, 1.0, "final"),
+    }
+    print(
+        "| policy | MASE day / 15 min / 1 h | worse than seasonal naive "
+        "| p90 cov day-ahead (inside) | p90 cov 15 min-1 h (inside) |"
+    )
+    print("|---|---|---|---|---|")
+    scored = {}
+    for name, run in policies.items():
+        s = scored[name] = score(records, run)
+        g = [geomean([s["mase"][t][m] for t in s["traces"]]) for m in ("day", "15m", "1h")]
+        inside = {m: sum(0.85 <= c <= 0.95 for c in s["cov"][m]) for m in ("day", "lead")}
+        print(
+            f"| {name} | {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f} | {s['worse']:.1%} | "
+            f"{min(s['cov']['day']):.2f}-{max(s['cov']['day']):.2f} ({inside['day']}) | "
+            f"{min(s['cov']['lead']):.2f}-{max(s['cov']['lead']):.2f} ({inside['lead']}) |"
+        )
+    selectors = [n for n in policies if "band" in n and "wider" not in n and "alone" not in n]
+    per = {
+        n: {t: geomean(list(scored[n]["mase"][t].values())) for t in scored[n]["traces"]} for n in selectors
+    }
+    traces = scored[selectors[0]]["traces"]
+    held = []
+    print("\n| left out | chosen on the others | held-out geomean MASE |\n|---|---|---|")
+    for t in traces:
+        best = min(selectors, key=lambda n: geomean([per[n][u] for u in traces if u != t]))
+        held.append(per[best][t])
+        print(f"| {t} | {best} | {per[best][t]:.3f} |")
+    print(
+        f"\nLOTO geomean {geomean(held):.3f}; fixed: "
+        + ", ".join(f"{n} {geomean(list(per[n].values())):.3f}" for n in selectors)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
