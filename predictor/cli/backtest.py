@@ -372,4 +372,5 @@ def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> T
             tuning=tuning,
             cadence=result.settings.cadence,
             now=start,
+            events=result.settings.events,
         )

@@ -6,6 +6,7 @@ against the rules the operations guide promises (deploy/README.md, "Lifecycle of
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -387,6 +388,9 @@ def test_a_min_floor_event_raises_one_lead_time_ahead_and_steps_down_after(world
     assert process.metric("predictor_event_active", target="chat", event="launch") == 0
     world.run_until(at("03:30"))
     assert process.metric("predictor_event_active", target="chat", event="launch") == 1
+    status = json.loads((world.tmp_path / "state" / "status.json").read_text())["targets"]["chat"]
+    assert [w["text"] for w in status["events"]["active"]] == ["launch: at least 25 pods from 03:00 to 04:00"]
+    assert status["events"]["upcoming"] == []
     world.run_until(at("05:30"))
 
     history = world.floors("chat")

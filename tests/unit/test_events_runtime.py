@@ -258,3 +258,30 @@ def test_backtest_refuses_events_and_no_events_together(tmp_path):
     bad.write_text("events: []\n")
     done = predictor("backtest", "--history", str(csv), "--events", str(bad), "--no-events")
     assert one_error(done, 2) == "error: give --events FILE or --no-events, not both"
+
+
+def test_one_off_and_recurring_windows_across_the_spring_switch_land_on_local_time():
+    from predictor.config.events import EventSettings
+
+    daily = EventSettings(
+        name="standup", cron="0 9 * * *", duration_s=3600, timezone="Europe/Berlin", multiply=2
+    )
+    night = EventSettings(
+        name="migration",
+        start="2026-03-29T01:00",
+        end="2026-03-29T04:00",
+        timezone="Europe/Berlin",
+        min_floor=9,
+    )
+    series = synthetic_trace(start=utc("2026-02-27"), days=28, step_s=300, bursts=0, seed=1)
+    now = utc("2026-03-27 06:00")  # a Friday in CET; the clocks go forward on Sunday the 29th
+    tf = run(series, now, (daily.to_event(), night.to_event()), horizon_s=4 * 86_400)
+    names = pd.Series(tf.effects.names, tf.forecast.index)
+    standup = names[names.str.contains("standup")].index
+    assert list(standup[standup.minute == 0].strftime("%d %H:%M")) == [
+        "27 08:00", "28 08:00", "29 07:00", "30 07:00"
+    ]  # fmt: skip
+    migration = names[names.str.contains("migration")].index
+    assert (migration[0], migration[-1]) == (utc("2026-03-29 00:00"), utc("2026-03-29 01:55"))  # 2 real hours
+    low = pd.Series(tf.effects.min_pods, tf.forecast.index)
+    assert low[utc("2026-03-29 00:00")] == 9 and np.isnan(low[utc("2026-03-29 02:00")])
