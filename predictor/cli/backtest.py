@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from predictor import events as ev
 from predictor.capacity import pod_model
 from predictor.cli import checks, policy_flags
 from predictor.cli.common import (
@@ -26,7 +27,8 @@ from predictor.cli.common import (
     reported_errors,
 )
 from predictor.cli.history import FileFormat, Separator, TimestampColumn, TimestampFormat, load_history_file
-from predictor.config import PolicySettings, ScheduleSettings, load_profile, load_settings
+from predictor.config import PolicySettings, ScheduleSettings, load_events, load_profile, load_settings
+from predictor.config.events import events_for
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
 from predictor.planning import ColdStart, configured_cold_start
@@ -41,12 +43,12 @@ from predictor.runtime.targets import (
 )
 from predictor.simulation.replay import BacktestResult, BacktestSettings, run_backtest
 from predictor.simulation.tuning import TuningResult, tune_policy
-from predictor.simulation.verdict import verdict
+from predictor.simulation.verdict import events_verdict, verdict
 
 REPLAY_STEP_S = 60
 DEFAULT_PROFILE = "llama-3-70b-h100-tp8"
 INPUT, POLICY, OUTPUT = "Input", policy_flags.POLICY, "Output"
-LABELS = {"predictive": "predictive", "tuned": "self-tuned"}
+LABELS = {"predictive": "predictive", "tuned": "self-tuned", "without-events": "no events"}
 
 
 def comparison_table(result: BacktestResult, title: str) -> Group:
@@ -203,6 +205,18 @@ def backtest(
         int, typer.Option(help="The declared minReplicaCount.", rich_help_panel=POLICY)
     ] = 1,
     max_replicas: Annotated[int, typer.Option(help="maxReplicaCount.", rich_help_panel=POLICY)] = 100,
+    events_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="YAML file of known events (events:, holidays:) replayed instead of the config's.",
+            rich_help_panel=POLICY,
+        ),
+    ] = None,
+    no_events: Annotated[
+        bool,
+        typer.Option("--no-events", help="Replay without any known events.", rich_help_panel=POLICY),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the comparison as JSON.", rich_help_panel=OUTPUT)
     ] = False,
@@ -219,10 +233,17 @@ def backtest(
     the policy, the cold start, the daemon's retrain and reconcile intervals. Forecasts use only
     data from before each simulated minute. Prints pod-hours, shortfall minutes, the unserved
     fraction and scale events per policy, every setting that shaped the floor, and a verdict.
+
+    Known events (the target's with --config, or --events FILE instead) are honoured as the daemon
+    honours them; the same replay without them is shown as the "no events" row, so the table says
+    what the override cost or saved. --no-events replays without any.
     """
     with reported_errors():
         if (history is None) == (config is None):
             raise ConfigError("give either --history FILE or --config FILE --target NAME")
+        if events_file is not None and no_events:
+            raise ConfigError("give --events FILE or --no-events, not both")
+        known: list[ev.Event] = load_events(events_file) if events_file is not None else []
         window = (parse_time(start, "--start") if start else None, parse_time(end, "--end") if end else None)
         checks.backtest_flags(days, min_replicas, max_replicas, peak_pods, retrain_every, reconcile_every)
         checks.outputs(report=report, export_csv=export_csv)
@@ -249,6 +270,8 @@ def backtest(
             settings_policy = policy_flags.policy_from_flags(t.policy, flags)
             schedule = settings.schedule
             name, pod, cold = t.name, pod_model(t.capacity, t.role), cold_start_of(t)
+            if events_file is None:
+                known = events_for(settings, t)
             last = window[1] or pd.Timestamp.now(tz="UTC").floor(
                 "1min"
             )  # a composition root may read the clock
@@ -287,8 +310,12 @@ def backtest(
             min_replicas=min_replicas,
             max_replicas=max_replicas,
             extra_quantiles=tuple(c.quantile for c in tuning.candidates(policy)) if tuned else (),
+            events=() if no_events else tuple(known),
         )
         result = run_with_progress(load, settings_)
+        if settings_.events:  # the same replay without the events: what did they cost or save?
+            plain = run_with_progress(load, replace(settings_, events=()))
+            result = result.with_run("without-events", plain.predictive)
         tuning_result = tune_as_daemon(load, result, tuning) if tuned else None
         if tuning_result is not None and tuning_result.tuned:
             result = result.with_row("tuned", tuning_result.policy.floor, tuning=tuning_result.to_dict())
@@ -304,7 +331,8 @@ def backtest(
             err_console.print(f"wrote {write_report(result, report, name, tuning=tuning_result)}")
         row = "tuned" if "tuned" in result.outcomes else "predictive"
         if as_json:
-            print_json({**result.summary(), "verdict": list(verdict(result, row=row))})
+            lines = [*verdict(result, row=row), *events_verdict(result)]
+            print_json({**result.summary(), "verdict": lines})
             return
         if tuning_result is not None and tuning_result.tuned:
             console.print(tuning_table(tuning_result))
@@ -320,7 +348,7 @@ def backtest(
         acc = result.summary()["forecast_accuracy"]
         console.print(f"forecast one lead time ahead: {', '.join(f'{k} {v}' for k, v in acc.items())}")
         console.print("")
-        for line in verdict(result, row=row):
+        for line in (*verdict(result, row=row), *events_verdict(result)):
             console.print(line)
 
 
@@ -344,4 +372,5 @@ def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> T
             tuning=tuning,
             cadence=result.settings.cadence,
             now=start,
+            events=result.settings.events,
         )

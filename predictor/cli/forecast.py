@@ -214,7 +214,7 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
             progress.update(task, description=f"forecasting {t.name}")
             try:
                 t = t.model_copy(update={"policy": policy_flags.policy_from_flags(t.policy, overrides)})
-                request = request_for(t, bounds=Bounds(baseline, max_replicas))
+                request = request_for(t, bounds=Bounds(baseline, max_replicas), settings=settings)
                 series = read_history(source_for(settings, t), now, request)
                 results.append(forecast_target(series, request, now))
             except PredictorError as e:  # one failing target never stops the others

@@ -11,8 +11,11 @@ JSON schema (``schema: predictor.forecast/v1``)::
       "trained_on": {"start": "...", "end": "...", "points": 8064},
       "step_s": 300, "quantile": 0.9, "lead_time_s": 920,
       "points": [                                # one per model step from now
-        {"t": "...", "mean": 41.2, "p50": 40.8, "p90": 47.9, "p95": 50.3, "pods": 3, "floor": 4}
+        {"t": "...", "mean": 41.2, "p50": 40.8, "p90": 47.9, "p95": 50.3, "pods": 3, "floor": 4,
+         "events": ["launch-day"]}            # the known events active at that point ([] if none)
       ],
+      "events": [{"name": "launch-day", "event": "launch-day", "effect": "×2.5",
+                  "start": "...", "end": "...", "text": "launch-day: ×2.5 from 09:00 to 12:00"}],
       "scores": {"harmonic": {"status": "ok", "mase": 0.61, "wape": 0.08, "coverage": 0.9,
                               "fit_s": 0.02, "folds": 6, "error": null}, ...},
       "clamped": false,                          # whether any series was cut to its bound
@@ -24,6 +27,8 @@ JSON schema (``schema: predictor.forecast/v1``)::
       "prewarm": {"at": "...", "kind": "raise", "from": 2, "to": 5, "reason": "..."}
     }                                            # prewarm: the next raise after now, or null
 
+``events`` lists the known event windows that overlap the forecast (holidays included); the
+forecast values already carry their rate effects, and ``pods`` their floor limits.
 ``pods`` is what the chosen quantile needs at that moment (sized as the floor is, with the spike
 buffer); ``floor`` is the planned floor, which leads ``pods`` by the lead time. Rates are req/s,
 times UTC. A point's values are the clamped ones when a clamp covers it (``clamps``: one entry per
@@ -45,6 +50,7 @@ from rich.text import Text
 from predictor.cli.common import human_duration
 from predictor.forecasting.base import Clamp, quantile_label
 from predictor.planning import PlannedChange, floor_pods
+from predictor.planning.planner import limit_pods
 from predictor.runtime.forecast import TargetForecast
 
 SCHEMA = "predictor.forecast/v1"
@@ -62,8 +68,13 @@ def points_frame(tf: TargetForecast) -> pd.DataFrame:
     """The forecast with pods and the planned floor, one row per step from now."""
     frame = tf.forecast.to_frame()
     q = tf.request.quantile
-    frame["pods"] = floor_pods(tf.forecast.quantile(q), tf.request.pod, tf.request.policy.floor)
+    pods = floor_pods(tf.forecast.quantile(q), tf.request.pod, tf.request.policy.floor)
+    effects = tf.effects
+    if effects is not None and effects.any:
+        pods = limit_pods(pods, effects.min_pods, effects.max_pods)
+    frame["pods"] = pods
     frame["floor"] = tf.plan.to_frame()["floor"].reindex(frame.index)
+    frame["events"] = list(effects.names) if effects is not None else [""] * len(frame)
     return frame[frame.index >= tf.now.floor(f"{tf.request.step_s}s")]
 
 
@@ -84,6 +95,36 @@ def _clamp(c: Clamp) -> dict[str, Any]:
         "last": None if c.last is None else _iso(c.last),
         "text": c.describe(),
     }
+
+
+def _windows(tf: TargetForecast) -> list[Any]:
+    """The event windows that overlap the forecast from now."""
+    if tf.effects is None:
+        return []
+    return [w for w in tf.effects.windows if w.end > tf.now]
+
+
+def _window(w: Any, now: pd.Timestamp) -> dict[str, Any]:
+    return {
+        "name": w.name,
+        "event": w.event,
+        "effect": w.effect.describe(),
+        "start": _iso(w.start),
+        "end": _iso(w.end),
+        "text": w.describe(now),
+    }
+
+
+def events_text(tf: TargetForecast) -> Text:
+    """One line per known event window in the forecast (what it does, when); empty if none."""
+    text = Text()
+    level = tf.effects.holiday_level if tf.effects is not None else None
+    for w in _windows(tf):
+        text.append("event: ", style="bold magenta")
+        learned = w.holiday and level is not None and level.ratio is not None
+        words = level.describe() if learned and level is not None else None
+        text.append(f"{w.describe(tf.now, effect=words)} ({w.start:%a %H:%M}–{w.end:%a %H:%M} UTC)\n")
+    return text
 
 
 def clamp_text(tf: TargetForecast) -> Text:
@@ -111,9 +152,11 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
     points = []
     for t, row in frame.iterrows():
         point: dict[str, Any] = {"t": _iso(t)}
-        point |= {name: _number(row[name]) for name in frame.columns if name not in {"pods", "floor"}}
+        skip = {"pods", "floor", "events"}
+        point |= {name: _number(row[name]) for name in frame.columns if name not in skip}
         point["pods"] = None if np.isnan(row["pods"]) else int(row["pods"])
         point["floor"] = None if np.isnan(row["floor"]) else int(row["floor"])
+        point["events"] = [n for n in str(row["events"]).split(", ") if n]
         points.append(point)
     history = tf.history.dropna()
     return {
@@ -145,6 +188,7 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
         },
         "clamped": tf.forecast.clamped,
         "clamps": [_clamp(c) for c in tf.forecast.clamps],
+        "events": [_window(w, tf.now) for w in _windows(tf)],
         "floor_now": tf.plan.floor_now,
         "changes": [_change(c) for c in tf.plan.changes],
         "prewarm": _change(tf.plan.next_raise()),
@@ -198,15 +242,20 @@ def hourly_table(tf: TargetForecast) -> Table:
     """One row per hour: mean rate, the highest quantile value, the pods it needs, the highest floor."""
     frame = points_frame(tf)
     label = quantile_label(tf.request.quantile)
-    hourly = frame.resample("1h").agg({"mean": "mean", label: "max", "pods": "max", "floor": "max"})
+    hourly = frame.resample("1h").agg(
+        {"mean": "mean", label: "max", "pods": "max", "floor": "max", "events": _joined}
+    )
+    with_events = any(hourly["events"])
     ahead = human_duration(tf.request.horizon_s)
     title = f"Next {ahead} by the hour (UTC); {label} and floor: the hour's highest"
     table = Table(title=title, title_justify="left")
     columns = ["hour", "mean req/s", f"{label} req/s", "pods", "floor"]
     if tf.forecast.clamped:
         columns.append("clamped")
+    if with_events:
+        columns.append("events")
     for column in columns:
-        table.add_column(column, justify="left" if column in {"hour", "clamped"} else "right")
+        table.add_column(column, justify="left" if column in {"hour", "clamped", "events"} else "right")
     end = tf.now + pd.Timedelta(seconds=tf.request.horizon_s)
     for t, row in hourly[hourly.index < end].iterrows():
         cells = [
@@ -218,8 +267,20 @@ def hourly_table(tf: TargetForecast) -> Table:
         ]
         if tf.forecast.clamped:
             cells.append(_clamped_at(tf, t, pd.Timedelta(hours=1)))
+        if with_events:
+            cells.append(row["events"])
         table.add_row(*cells)
     return table
+
+
+def _joined(names: pd.Series) -> str:
+    """The distinct event names of an hour's points, in order of appearance."""
+    found: dict[str, None] = {}
+    for value in names:
+        for name in str(value).split(", "):
+            if name:
+                found[name] = None
+    return ", ".join(found)
 
 
 def prewarm_text(tf: TargetForecast) -> Text:
@@ -250,4 +311,6 @@ def render(tf: TargetForecast) -> Group:
     parts: list[Text | Table] = [summary_text(tf), Text(""), scores_table(tf), hourly_table(tf)]
     if tf.forecast.clamped:
         parts.append(clamp_text(tf))
+    if _windows(tf):
+        parts.append(events_text(tf))
     return Group(*parts, prewarm_text(tf))

@@ -47,7 +47,8 @@ def forecast_figure(
     - bottom, on the same time axis: the pods the sizing quantile needs and the planned floor,
       with the next pre-warm marked.
 
-    Missing data is shaded grey, never drawn as zero. Every label is in a legend outside the data,
+    Known event windows are shaded (one colour per event, named in the legend). Missing data is
+    shaded grey, never drawn as zero. Every label is in a legend outside the data,
     so none covers a line.
     """
     label = quantile_label(tf.request.quantile)
@@ -106,6 +107,7 @@ def forecast_figure(
             mdates.date2num(first), mdates.date2num(clamp_end), color="C3", alpha=0.08,
             label="clamped to its plausibility bound" if n == 0 else None,
         )  # fmt: skip
+    _shade_events(tf, (rates, pods), zoom_start, end)
     if tf.forecast.clamped:  # in the title, never over the lines
         rates.set_title("; ".join(c.describe() for c in tf.forecast.clamps[:2]), fontsize=8, color="C3")
 
@@ -170,3 +172,30 @@ def missing_spans(series: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
 def _shade_missing(ax: plt.Axes, series: pd.Series, label: str | None = "no data") -> None:
     for k, (first, last) in enumerate(missing_spans(series)):
         ax.axvspan(first, last, color="0.6", alpha=0.35, lw=0, hatch="//", label=label if k == 0 else None)
+
+
+def event_spans(
+    tf: TargetForecast, start: pd.Timestamp, end: pd.Timestamp
+) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """The known event windows within ``[start, end]`` as (label, first, last), cut to the span."""
+    if tf.effects is None:
+        return []
+    return [
+        (f"{w.label}: {w.effect.describe()}", max(w.start, start), min(w.end, end))
+        for w in tf.effects.windows
+        if w.end > start and w.start < end
+    ]
+
+
+def _shade_events(
+    tf: TargetForecast, axes: tuple[plt.Axes, ...], start: pd.Timestamp, end: pd.Timestamp
+) -> None:
+    colours: dict[str, str] = {}
+    for label, first, last in event_spans(tf, start, end):
+        new = label not in colours
+        colour = colours.setdefault(label, f"C{4 + len(colours) % 6}")
+        for ax in axes:
+            ax.axvspan(
+                mdates.date2num(first), mdates.date2num(last), color=colour, alpha=0.12, lw=0,
+                label=f"event {label}" if new and ax is axes[0] else None,
+            )  # fmt: skip

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from predictor.actuation.errors import ScaledObjectGone
@@ -153,10 +154,11 @@ def status(config: ConfigOption = None, output: OutputOption = Output.table) -> 
         finally:
             app.close()
         rows, notes, documents = [], [], []
+        now = pd.Timestamp.now(tz="UTC")  # a composition root may read the clock
         for d in decisions:
             seen = seen_by_daemon.get(d.target, {})
             rt = targets.get(d.target)
-            here = target_status(rt, d) if rt is not None else {}
+            here = target_status(rt, d, now) if rt is not None else {}
             state = seen.get("state", d.state)
             error = seen.get("last_error") or (d.reason if d.action == "failed" else None)
             documents.append({**here, "state": state, "last_error": error, "daemon": seen or None})
@@ -168,6 +170,12 @@ def status(config: ConfigOption = None, output: OutputOption = Output.table) -> 
             if error:
                 notes.append(f"{d.target}: {error}")
             notes += [f"{d.target}: {clamp}" for clamp in d.clamps]
+            known = here.get("events", {})
+            notes += [f"{d.target}: event active: {w['text']}" for w in known.get("active", [])]
+            notes += [
+                f"{d.target}: event upcoming: {w['text']} (starts {w['start']})"
+                for w in known.get("upcoming", [])[:3]
+            ]
         if output is Output.json:
             print_json({"daemon_status_written_at": written.get("written_at"), "targets": documents})
         else:

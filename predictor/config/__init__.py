@@ -1,7 +1,7 @@
 """Configuration: one YAML file, environment overrides, serving profiles from ``models/``."""
 
 from predictor.config.coldstart import ColdStartSettings
-from predictor.config.loading import format_settings, load_settings
+from predictor.config.loading import format_settings, load_events, load_settings
 from predictor.config.profiles import ServingProfile, list_profiles, load_profile
 from predictor.config.settings import (
     KubernetesSettings,
@@ -32,6 +32,7 @@ __all__ = [
     "TargetSettings",
     "format_settings",
     "list_profiles",
+    "load_events",
     "load_profile",
     "load_settings",
     "resolve_target",

@@ -229,6 +229,27 @@ class HolidaySettings(BaseModel):
         )
 
 
+class EventsFile(BaseModel):
+    """A file of known events alone (``predictor backtest --events FILE``): ``events`` and ``holidays``."""
+
+    model_config = FROZEN
+
+    events: list[EventSettings] = Field(default_factory=list, description="Known events (keys as above).")
+    holidays: HolidaySettings | None = Field(None, description="A holiday calendar (keys as above).")
+
+    @model_validator(mode="after")
+    def _agree(self) -> EventsFile:
+        check_event_lists(self.events, [])
+        return self
+
+    def to_events(self) -> list[ev.Event]:
+        """The events, then the calendar (as :func:`events_for` orders them)."""
+        found = [e.to_event() for e in self.events]
+        if self.holidays is not None and not self.holidays.empty:
+            found.append(self.holidays.to_event())
+        return found
+
+
 def events_for(settings: Settings, target: TargetSettings) -> list[ev.Event]:
     """The events that apply to ``target``: its own, then the top-level ones, then its holidays.
 

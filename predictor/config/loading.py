@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from predictor import events as ev
 from predictor.config.errors import key_path, validation_problems
+from predictor.config.events import EventsFile
 from predictor.config.secrets import mask_headers, mask_url
 from predictor.config.settings import Settings
 from predictor.errors import ConfigError
@@ -101,6 +103,19 @@ def load_settings(path: Path | str | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as e:
         raise ConfigError("\n".join(_problem_lines(e, data, label))) from e
+
+
+def load_events(path: Path) -> list[ev.Event]:
+    """Known events from a file holding ``events:`` and/or ``holidays:`` only (the config's keys).
+
+    Every problem is one line of a :class:`ConfigError`, naming the file and the key path.
+    """
+    data = read_yaml(path)
+    try:
+        return EventsFile(**data).to_events()
+    except ValidationError as e:
+        lines = [f"{path}: {key_path(loc)}: {message}" for loc, message in validation_problems(e, EventsFile)]
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from e
 
 
 def _problem_lines(error: ValidationError, data: dict[str, Any], label: str) -> list[str]:

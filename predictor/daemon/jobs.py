@@ -38,6 +38,7 @@ from predictor.actuation import scaledobject as so
 from predictor.actuation.cluster import Cluster
 from predictor.actuation.errors import ScaledObjectGone
 from predictor.config import Settings
+from predictor.config.events import events_for
 from predictor.daemon import cold_start, discovery, persist, retrain
 from predictor.daemon import status as status_file
 from predictor.daemon.clock import Clock
@@ -90,7 +91,12 @@ class Daemon:
         self.is_leader = is_leader
         self.stop = stop or threading.Event()
         self.read_only = read_only  # `predictor status`: nothing is written, not even to state_dir
-        self.targets = TargetTable([TargetState.create(t, source_for(settings, t)) for t in settings.targets])
+        self.targets = TargetTable(
+            [
+                TargetState.create(t, source_for(settings, t), events=tuple(events_for(settings, t)))
+                for t in settings.targets
+            ]
+        )
         self._rng = rng or random.Random()
         self._invalid: dict[str, str] = {}  # opted-in objects whose declaration is invalid, said once
         self._saved: dict[str, str] = {}  # what was last written to each target's memory file
@@ -196,7 +202,12 @@ class Daemon:
                 with self._guard(rt, "discover", "cannot apply the changed declaration"):
                     self._redeclared(rt, target, now)
         for name, target in found.added.items():
-            rt = TargetState.create(target, source_for(self.settings, target), "discovered")
+            rt = TargetState.create(
+                target,
+                source_for(self.settings, target),
+                "discovered",
+                events=tuple(events_for(self.settings, target)),
+            )
             with self._guard(rt, "discover", "cannot restore the discovered target"):
                 self._restore(rt, now)
             self.targets.put(rt)
@@ -216,7 +227,9 @@ class Daemon:
 
     def _redeclared(self, rt: TargetState, target: discovery.TargetSettings, now: pd.Timestamp) -> None:
         before = rt.mode
-        fresh = rt.reconfigured(target, source_for(self.settings, target))
+        fresh = rt.reconfigured(
+            target, source_for(self.settings, target), events=tuple(events_for(self.settings, target))
+        )
         if fresh.model_problem() or fresh.stale_inputs():
             fresh.retrain.due_at = now
         if fresh.mode != before:
@@ -313,6 +326,7 @@ class Daemon:
         except ForecastError as e:  # the model still serves from memory
             self._failed(rt, e, "cannot store the model", "retrain")
         rt.artifact = artifact
+        rt.holiday_level = trained.holiday_level
         next_at = self._next_retrain(artifact.trained_at)
         if next_at <= now:  # the history lags by more than an interval: retraining at once would not help
             lag_h = (now - artifact.trained_at).total_seconds() / 3600

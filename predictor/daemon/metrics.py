@@ -3,7 +3,8 @@
 Per target (label ``target``): the forecast (mean and the sizing quantile, req/s) and whether it
 was clamped to its plausibility bound, the recommended floor, the applied floor, the baseline,
 the lead time, the chosen model and its backtest score, the live forecast error, the state, the
-model's age, the training duration, consecutive retrain failures, and errors by kind.
+model's age, the training duration, consecutive retrain failures, errors by kind, and which
+known events are active (``predictor_event_active``, label ``event``).
 ``predictor_recommended_min_replicas`` (labels ``namespace``, ``scaledobject``) is the metric a
 KEDA trigger or ``scalingModifiers`` formula reads in ``metric`` mode.
 
@@ -117,6 +118,12 @@ class DaemonMetrics:
             "predictor_recommended_min_replicas",
             "The floor for KEDA to read in metric mode, pods.",
             ["namespace", "scaledobject"],
+            registry=registry,
+        )
+        self.event_active = Gauge(
+            "predictor_event_active",
+            "1 while a window of the known event (or holiday calendar) covers now, else 0.",
+            [*t, "event"],
             registry=registry,
         )
         self.leader = Gauge("predictor_is_leader", "1 while this replica holds the Lease.", registry=registry)

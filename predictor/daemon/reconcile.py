@@ -28,6 +28,7 @@ from predictor.actuation.cluster import Cluster
 from predictor.actuation.scaledobject import FloorChange, FloorMemory, ScaledObjectView
 from predictor.config.coldstart import ColdStartSettings
 from predictor.daemon import cold_start as learned_cold_start
+from predictor.daemon import known_events
 from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.state import TargetState
 from predictor.errors import ActuationError
@@ -105,6 +106,7 @@ def reconcile_target(
         current = memory.recommended if memory.recommended is not None else bounds.baseline
     _adopt_recorded_cold_start(rt, memory)
     wanted = _plan(rt, now, bounds, current, memory)
+    known_events.announce(rt, now, cluster=cluster, view=view, metrics=metrics, may_write=may_write)
     _export(rt, metrics, bounds, applied, wanted)
     next_change = rt.plan.next_change() if rt.plan is not None else None
     when = f"{next_change.at:%a %H:%M} {next_change.from_pods}→{next_change.to_pods}" if next_change else None
@@ -198,9 +200,11 @@ def _plan(rt: TargetState, now: pd.Timestamp, bounds: Bounds, current: int, memo
         rt.state, rt.plan = "fallback", None
         return _fallback(rt, now, bounds, current, memory, f"the model is {age_s / 3600:.1f} h old")
     rt.state = "stale" if rt.retrain.failures else "healthy"
-    request = request_from_policy(rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=bounds)
+    request = request_from_policy(
+        rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=bounds, events=rt.events
+    )
     state = FloorState(current, _ts(memory.last_raise_at), _ts(memory.last_lower_at))
-    forecast, plan = predict_and_plan(artifact.model, request, now, state)
+    forecast, plan = predict_and_plan(artifact.model, request, now, state, holiday_level=rt.holiday_level)
     rt.plan, rt.clamps = plan, tuple(forecast.clamps)
     reason = plan.change_now.reason if plan.change_now else f"holding at {plan.floor_now}"
     if rt.clamps:

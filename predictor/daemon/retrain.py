@@ -20,11 +20,13 @@ from typing import TypeVar
 
 import pandas as pd
 
+from predictor import events as ev
 from predictor.daemon.state import TargetState
 from predictor.errors import ForecastError
 from predictor.forecasting.selection import Selection
 from predictor.forecasting.store import ModelArtifact
 from predictor.planning import Bounds
+from predictor.runtime import events as known_events
 from predictor.runtime.forecast import ForecastRequest, choose_and_fit, training_window
 from predictor.runtime.targets import read_history, request_from_policy
 
@@ -43,12 +45,15 @@ class Trained:
     artifact: ModelArtifact
     points: int
     fallback_reason: str | None
+    holiday_level: ev.HolidayLevel | None = None  # the history's past holidays against usual days
 
 
 def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
     """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time by
     which the fit should be done (see :func:`fit`)."""
-    request = request_from_policy(rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0))
+    request = request_from_policy(
+        rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0), events=rt.events
+    )
     history = read_history(rt.source, now, request)
     window = training_window(history, now, request.train_days)
     selection = fit(window, request, deadline=deadline)
@@ -66,7 +71,8 @@ def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
         inputs=rt.inputs,
         fitted_at=now,
     )
-    return Trained(artifact, len(seen), selection.fallback_reason)
+    level = known_events.holiday_level(window, rt.events)
+    return Trained(artifact, len(seen), selection.fallback_reason, level)
 
 
 def fit(window: pd.Series, request: ForecastRequest, *, deadline: float) -> Selection:

@@ -26,6 +26,7 @@ from typing import Literal
 import pandas as pd
 
 from predictor import __version__
+from predictor import events as ev
 from predictor.actuation.scaledobject import FloorMemory, ScaledObjectRef
 from predictor.capacity import PodModel, pod_model
 from predictor.config import TargetSettings
@@ -92,13 +93,22 @@ class TargetState:
     plan: Plan | None = None
     clamps: tuple[Clamp, ...] = ()
     gone: bool = False
+    events: tuple[ev.Event, ...] = ()  # its known events: own, top-level, holidays
+    holiday_level: ev.HolidayLevel | None = None  # learned at the last retrain
+    events_seen_at: pd.Timestamp | None = None  # the last reconcile that announced transitions
 
     @classmethod
     def create(
-        cls, settings: TargetSettings, source: HistorySource, origin: Origin = "config"
+        cls,
+        settings: TargetSettings,
+        source: HistorySource,
+        origin: Origin = "config",
+        *,
+        events: tuple[ev.Event, ...] = (),
     ) -> TargetState:
         configured = cold_start_of(settings)
         return cls(
+            events=events,
             settings=settings,
             origin=origin,
             ref=ScaledObjectRef.parse(settings.scaled_object),
@@ -110,10 +120,13 @@ class TargetState:
             inputs=inputs_of(settings),
         )
 
-    def reconfigured(self, settings: TargetSettings, source: HistorySource) -> TargetState:
+    def reconfigured(
+        self, settings: TargetSettings, source: HistorySource, *, events: tuple[ev.Event, ...] = ()
+    ) -> TargetState:
         """This target under new settings (a changed declaration), keeping its model, memory,
         start-ups and timers; a model whose inputs no longer match is retrained first."""
-        fresh = TargetState.create(settings, source, self.origin)
+        fresh = TargetState.create(settings, source, self.origin, events=events)
+        fresh.holiday_level, fresh.events_seen_at = self.holiday_level, self.events_seen_at
         fresh.artifact, fresh.memory, fresh.uid, fresh.startups = (
             self.artifact,
             self.memory,

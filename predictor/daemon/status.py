@@ -3,7 +3,8 @@
 Written atomically after every reconcile cycle, so a reader never sees half a file. Per target:
 the last decision, its state, origin (config or discovered), last error, model and the end of its
 data, what the model was trained on that the config no longer asks for, the next retrain and the
-failures in a row, the cold start in use, and any clamp of the last forecast.
+failures in a row, the cold start in use, any clamp of the last forecast, and the known events
+active now and upcoming within a week.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from predictor.daemon import known_events
 from predictor.daemon.persist import write_atomically
 from predictor.daemon.reconcile import Decision
 from predictor.daemon.state import TargetState
@@ -39,8 +41,10 @@ def decision_json(d: Decision) -> dict[str, Any]:
     }
 
 
-def target_status(rt: TargetState, decision: Decision | None) -> dict[str, Any]:
-    """What the status file says about one target."""
+def target_status(
+    rt: TargetState, decision: Decision | None, now: pd.Timestamp | None = None
+) -> dict[str, Any]:
+    """What the status file says about one target (``events``: active and upcoming, as of ``now``)."""
     timer = rt.retrain
     return {
         **(decision_json(decision) if decision is not None else {"target": rt.name}),
@@ -55,6 +59,7 @@ def target_status(rt: TargetState, decision: Decision | None) -> dict[str, Any]:
         "cold_start_source": rt.cold_start.source,
         "cold_start_detail": rt.cold_start.detail,
         "clamps": [c.describe() for c in rt.clamps],
+        **({"events": known_events.status_of(rt, now)} if now is not None and rt.events else {}),
     }
 
 
@@ -64,7 +69,7 @@ def write_status(
     by_name = {d.target: d for d in decisions}
     payload = {
         "written_at": now.isoformat(),
-        "targets": {rt.name: target_status(rt, by_name.get(rt.name)) for rt in targets},
+        "targets": {rt.name: target_status(rt, by_name.get(rt.name), now) for rt in targets},
     }
     write_atomically(state_dir / STATUS_FILE, json.dumps(payload, indent=2, default=str))
 

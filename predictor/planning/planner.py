@@ -15,6 +15,13 @@ step-down interval, by at most ``max_step_down_pods`` at a time, and never below
 comes back to within a cold start plus KEDA's scale-down window (those pods would be started
 cold again minutes later). Where the forecast is missing the floor holds: missing is never zero.
 Every change carries a sentence a person can read, including any clamp of the forecast.
+
+Floor limits of known events. ``Demand.min_pods`` / ``Demand.max_pods`` (pods per point, NaN
+where no event applies) bound what each point asks for before the lead-time window is taken, so
+a ``min_floor`` from 09:00 raises the floor one lead time before 09:00, exactly like a forecast
+peak, and the floor comes down after it by the step rules. A ``min_floor`` counts even where the
+forecast is missing (the operator's number is known); a ``max_floor`` only lowers a known need.
+The reasons name the events that cover the moment they are about (``Demand.event_notes``).
 """
 
 from __future__ import annotations
@@ -128,6 +135,9 @@ class Demand:
 
     ``median`` (the p50, same index) is needed only to size a ``pooled`` window; ``clamps`` are
     one-line descriptions of the forecast's cuts to its plausibility bound, carried into reasons.
+    ``min_pods`` / ``max_pods`` are the known events' floor limits per point (pods, NaN = none);
+    ``event_notes`` are ``(start, end, sentence)`` per event window, named in the reasons of the
+    changes whose moment the window covers.
     """
 
     index: pd.DatetimeIndex
@@ -135,6 +145,9 @@ class Demand:
     quantile: float
     median: np.ndarray | None = None
     clamps: tuple[str, ...] = ()
+    min_pods: np.ndarray | None = None
+    max_pods: np.ndarray | None = None
+    event_notes: tuple[tuple[pd.Timestamp, pd.Timestamp, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -155,6 +168,19 @@ class Need:
     rate: float
     peak_at: pd.Timestamp | None
     peak_pods: int
+    limited: bool = False  # an event's min_floor, not the forecast, sets peak_pods
+
+
+def limit_pods(required: np.ndarray, min_pods: np.ndarray | None, max_pods: np.ndarray | None) -> np.ndarray:
+    """Pods per point within the events' limits: at least ``min_pods`` (even where ``required`` is
+    missing), at most ``max_pods`` (only where ``required`` is known); NaN limits do nothing."""
+    out = np.asarray(required, dtype=float)
+    if max_pods is not None:
+        with np.errstate(invalid="ignore"):
+            out = np.where(np.isnan(max_pods) | np.isnan(out), out, np.minimum(out, max_pods))
+    if min_pods is not None:
+        out = np.fmax(out, min_pods)
+    return out
 
 
 def floor_pods(rates: np.ndarray, model: PodModel, policy: FloorPolicy) -> np.ndarray:
@@ -187,6 +213,19 @@ def _forward_max(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray
     peak = filled.max(axis=-1)
     peak[np.isneginf(peak)] = np.nan
     return peak, where + np.arange(peak.shape[-1])
+
+
+def _limit_window(
+    need: np.ndarray, min_pods: np.ndarray | None, max_pods: np.ndarray | None, width: int
+) -> np.ndarray:
+    """A pooled window's need within the events' limits: at most the window's highest
+    ``max_floor`` (no cap if any point of it has none), at least its highest ``min_floor``."""
+    if max_pods is not None:
+        cap = _forward_max(np.where(np.isnan(max_pods), np.inf, max_pods), width)[0]
+        need = np.where(np.isnan(need), need, np.minimum(need, cap))
+    if min_pods is not None:
+        need = np.fmax(need, _forward_max(min_pods, width)[0])
+    return need
 
 
 def _hold_max(need: np.ndarray, steps: int) -> np.ndarray:
@@ -234,6 +273,7 @@ class NeedSeries:
     rate: np.ndarray
     peak_at: np.ndarray  # index (from the plan's start) of the point the window peaks at
     peak_pods: np.ndarray
+    limited: np.ndarray | None = None  # per point: an event's min_floor sets peak_pods
 
     def at(self, i: int, moments: list[pd.Timestamp]) -> Need:
         p = int(self.peak_at[i])
@@ -243,6 +283,7 @@ class NeedSeries:
             float(self.rate[i]),
             moments[p],
             int(self.peak_pods[i]),
+            bool(self.limited[i]) if self.limited is not None else False,
         )
 
 
@@ -251,6 +292,8 @@ def needs(
 ) -> NeedSeries:
     """What the forecast asks of the floor at each point from ``start`` (see :class:`Need`)."""
     median = None if demand.median is None else np.asarray(demand.median, dtype=float)[start:]
+    low = None if demand.min_pods is None else np.asarray(demand.min_pods, dtype=float)[start:]
+    high = None if demand.max_pods is None else np.asarray(demand.max_pods, dtype=float)[start:]
     return stacked_needs(
         np.asarray(demand.rates, dtype=float)[start:],
         median,
@@ -259,6 +302,8 @@ def needs(
         policy=policy,
         cold_start=cold_start,
         step_s=pd.Timedelta(demand.index.freq).total_seconds(),
+        min_pods=low,
+        max_pods=high,
     )
 
 
@@ -271,29 +316,40 @@ def stacked_needs(
     policy: FloorPolicy,
     cold_start: ColdStart,
     step_s: float,
+    min_pods: np.ndarray | None = None,
+    max_pods: np.ndarray | None = None,
 ) -> NeedSeries:
     """:func:`needs` on the last axis of ``rates`` (req/s): one forecast, or a stack of them.
 
     ``pods[..., i]`` is the most pods the floor needs in the lead-time window of point ``i`` (NaN
     where the whole window is missing); ``hold_pods[..., i]`` the most of ``pods`` within the hold
     window after it. The replay sizes thousands of forecasts at once through this function, so
-    that its floors are the planner's to the pod.
+    that its floors are the planner's to the pod. ``min_pods`` / ``max_pods`` (same shape, NaN =
+    none) are the events' floor limits, applied per point before the window (:func:`limit_pods`).
     """
     width = window_width(cold_start, policy, step_s)
-    required = floor_pods(rates, model, policy)
+    forecast_pods = floor_pods(rates, model, policy)
+    limited = min_pods is not None or max_pods is not None
+    required = limit_pods(forecast_pods, min_pods, max_pods) if limited else forecast_pods
     if policy.window == "pooled":
         if median is None:
             raise PlanningError("a pooled window needs the median forecast too")
         rate = _pooled_rates(rates, median, quantile, width)
         need = floor_pods(rate, model, policy)
         peak_at = _forward_max(rates, width)[1]
+        if limited:
+            need = _limit_window(need, min_pods, max_pods, width)
         peak_pods = np.nan_to_num(need)
     else:
         need, peak_at = _forward_max(required, width)
         rate = np.take_along_axis(rates, peak_at, axis=-1)
         peak_pods = np.nan_to_num(np.take_along_axis(required, peak_at, axis=-1))
     hold = _hold_max(need, hold_steps(cold_start, policy.rules, step_s))
-    return NeedSeries(need, hold, rate, peak_at, peak_pods)
+    bound = None
+    if limited:
+        at_peak = np.take_along_axis(np.nan_to_num(forecast_pods, nan=-1.0), peak_at, axis=-1)
+        bound = np.nan_to_num(np.take_along_axis(required, peak_at, axis=-1)) > at_peak
+    return NeedSeries(need, hold, rate, peak_at, peak_pods, bound)
 
 
 def _clock(t: pd.Timestamp, now: pd.Timestamp) -> str:
@@ -315,6 +371,13 @@ class _Context:
     notes: str
     bounds: Bounds
     rules: StepRules
+    events: tuple[tuple[pd.Timestamp, pd.Timestamp, str], ...] = ()
+
+    def events_at(self, t: pd.Timestamp | None) -> str:
+        """The sentences of the event windows covering ``t``, each followed by "; " ('' if none)."""
+        if t is None:
+            return ""
+        return "".join(f"{text}; " for start, end, text in self.events if start <= t < end)
 
 
 def decide(
@@ -328,10 +391,11 @@ def decide(
     if target > floor:
         if known and raw >= target and need.peak_at is not None:
             capped = f"; capped at {bounds.upper}" if raw > bounds.upper else ""
+            asks = "; the events ask for" if need.limited else " needs"
             reason = (
-                f"{ctx.label} forecast {need.rate:,.0f} req/s at {_clock(need.peak_at, now)} needs "
-                f"{need.peak_pods} pods; {ctx.cold}; raising {floor} → {target} at {_clock(t, now)}"
-                f"{capped}{ctx.notes}"
+                f"{ctx.events_at(need.peak_at)}{ctx.label} forecast {need.rate:,.0f} req/s at "
+                f"{_clock(need.peak_at, now)}{asks} {need.peak_pods} pods; {ctx.cold}; raising "
+                f"{floor} → {target} at {_clock(t, now)}{capped}{ctx.notes}"
             )
         else:
             reason = f"the baseline is {bounds.baseline}; raising {floor} → {target} at {_clock(t, now)}"
@@ -362,7 +426,9 @@ def decide(
         )
     else:
         coming = f"{ctx.label} forecast needs at most {_pods(raw, bounds)} pods until {until}{floor_note}; "
-    reason = f"{coming}{since}lowering {floor} → {lowered} at {_clock(t, now)}{steps}{ctx.notes}"
+    reason = (
+        f"{ctx.events_at(t)}{coming}{since}lowering {floor} → {lowered} at {_clock(t, now)}{steps}{ctx.notes}"
+    )
     return PlannedChange(t, "lower", floor, lowered, reason)
 
 
@@ -391,6 +457,7 @@ def context(demand: Demand, policy: FloorPolicy, cold_start: ColdStart, bounds: 
         notes=notes,
         bounds=bounds,
         rules=policy.rules,
+        events=demand.event_notes,
     )
 
 

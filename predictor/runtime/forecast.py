@@ -8,12 +8,14 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from predictor import events as ev
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError
 from predictor.forecasting import registry
 from predictor.forecasting.base import DAY_S, FittedModel, Forecast, quantile_label
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
 from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, plan_floor
+from predictor.runtime import events as known_events
 from predictor.runtime.policy import Policy
 
 AUTO = "auto"
@@ -25,6 +27,7 @@ class ForecastRequest:
 
     ``bounds`` are the ScaledObject's (baseline and maxReplicaCount); the policy's cap applies on
     top of them when the floor is planned. The properties read through to the policy.
+    ``events`` are the target's known events (its own, the top-level ones, its holidays).
     """
 
     name: str
@@ -32,6 +35,7 @@ class ForecastRequest:
     pod: PodModel
     cold_start: ColdStart
     bounds: Bounds
+    events: tuple[ev.Event, ...] = ()
 
     @property
     def model(self) -> str:
@@ -86,6 +90,7 @@ class TargetForecast:
     fallback_reason: str | None
     forecast: Forecast
     plan: Plan
+    effects: known_events.EventEffects | None = None
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:
@@ -103,7 +108,9 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
 
     The scores are computed at the horizons that matter for pre-warming: from the lead time, in
     two buckets of equal weight, up to 45 minutes past it and up to about four hours past it.
+    The past windows of the request's events are left out of the history first.
     """
+    history = known_events.training_history(history, request.events)
     lead = int(request.lead_time_s)
     settings = SelectionSettings(horizons_s=(lead, lead + 2_700, lead + 13_500), quantile=request.quantile)
     if request.model == AUTO:
@@ -121,20 +128,47 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
 
 
 def predict_and_plan(
-    model: FittedModel, request: ForecastRequest, now: pd.Timestamp, state: FloorState
+    model: FittedModel,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    state: FloorState,
+    *,
+    holiday_level: ev.HolidayLevel | None = None,
 ) -> tuple[Forecast, Plan]:
     """Forecast from ``now`` over the horizon plus the lead time with a fitted model, and plan the floor.
 
     The forecast reaches one hold window further (a cold start plus KEDA's scale-down window), so
     that the planner sees whether a need comes back before it lowers the floor at the horizon's end.
     """
+    forecast, plan, _ = predict_with_events(model, request, now, state, holiday_level=holiday_level)
+    return forecast, plan
+
+
+def predict_with_events(
+    model: FittedModel,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    state: FloorState,
+    *,
+    holiday_level: ev.HolidayLevel | None = None,
+) -> tuple[Forecast, Plan, known_events.EventEffects]:
+    """:func:`predict_and_plan`, with the request's events applied and what they did.
+
+    The rate effects apply after the forecast's plausibility clamp; the floor limits and the
+    events' sentences go to the planner. ``holiday_level`` is the training history's (see
+    :func:`predictor.runtime.events.holiday_level`); without it a holiday is forecast like its
+    fallback weekday.
+    """
     step = pd.Timedelta(seconds=request.step_s)
     rules = request.policy.floor.rules
     hold_s = request.cold_start.seconds + rules.scale_down_window_s
     periods = math.ceil((request.horizon_s + request.lead_time_s + hold_s) / request.step_s) + 1
-    forecast = model.predict(now.floor(step), periods, request.quantiles)
+    raw = model.predict(now.floor(step), periods, request.quantiles)
+    forecast, effects = known_events.apply_events(
+        model, raw, request.events, step_s=request.step_s, holiday_level=holiday_level
+    )
     plan = plan_floor(
-        demand_of(forecast, request.quantile),
+        known_events.with_limits(demand_of(forecast, request.quantile), effects),
         request.pod,
         policy=request.policy.floor,
         cold_start=request.cold_start,
@@ -142,7 +176,7 @@ def predict_and_plan(
         state=state,
         now=now,
     )
-    return forecast, plan
+    return forecast, plan, effects
 
 
 def demand_of(forecast: Forecast, quantile: float) -> Demand:
@@ -171,8 +205,12 @@ def forecast_target(
     """
     train = training_window(history, now, request.train_days)
     selection = choose_and_fit(train, request, seed=seed)
-    forecast, plan = predict_and_plan(
-        selection.model, request, now, state or FloorState(request.bounds.baseline)
+    forecast, plan, effects = predict_with_events(
+        selection.model,
+        request,
+        now,
+        state or FloorState(request.bounds.baseline),
+        holiday_level=known_events.holiday_level(train, request.events),
     )
     return TargetForecast(
         request=request,
@@ -183,4 +221,5 @@ def forecast_target(
         fallback_reason=selection.fallback_reason,
         forecast=forecast,
         plan=plan,
+        effects=effects,
     )

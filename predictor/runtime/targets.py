@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
+from predictor import events as ev
 from predictor.capacity import PodModel, pod_model
 from predictor.config import PolicySettings, ScheduleSettings, Settings, TargetSettings
+from predictor.config.events import events_for
 from predictor.errors import ConfigError
 from predictor.forecasting.base import DAY_S
 from predictor.planning import Bounds, ColdStart, FloorPolicy, StepRules, configured_cold_start
@@ -82,23 +86,40 @@ def cold_start_of(target: TargetSettings) -> ColdStart:
 
 
 def request_from_policy(
-    name: str, policy: Policy, *, pod: PodModel, cold_start: ColdStart, bounds: Bounds
+    name: str,
+    policy: Policy,
+    *,
+    pod: PodModel,
+    cold_start: ColdStart,
+    bounds: Bounds,
+    events: Sequence[ev.Event] = (),
 ) -> ForecastRequest:
     """A forecast request for one target under ``policy``; ``bounds`` come from its ScaledObject and
-    the policy's cap tightens them."""
+    the policy's cap tightens them; ``events`` are its known events (see :func:`events_for`)."""
     return ForecastRequest(
-        name=name, policy=policy, pod=pod, cold_start=cold_start, bounds=bounds.capped(policy.floor.cap)
+        name=name,
+        policy=policy,
+        pod=pod,
+        cold_start=cold_start,
+        bounds=bounds.capped(policy.floor.cap),
+        events=tuple(events),
     )
 
 
-def request_for(target: TargetSettings, *, bounds: Bounds) -> ForecastRequest:
-    """The forecast request a target's settings describe; ``bounds`` come from its ScaledObject."""
+def request_for(
+    target: TargetSettings, *, bounds: Bounds, settings: Settings | None = None
+) -> ForecastRequest:
+    """The forecast request a target's settings describe; ``bounds`` come from its ScaledObject.
+
+    With ``settings`` (the whole configuration), the target's known events and holidays apply.
+    """
     return request_from_policy(
         target.name,
         policy_from_settings(target.policy),
         pod=pod_model(target.capacity, target.role),
         cold_start=cold_start_of(target),
         bounds=bounds,
+        events=events_for(settings, target) if settings is not None else (),
     )
 
 

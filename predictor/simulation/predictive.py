@@ -19,6 +19,10 @@ The daemon's documented behaviour, reproduced here:
 - no model yet: the floor holds; a model older than ``policy.max_forecast_age_s``: the floor
   steps back to the baseline (:func:`~predictor.planning.step_back`).
 
+Known events apply as in the daemon: their past windows are left out of each retrain's history,
+their rate effects change each recorded forecast (after its clamp), and their floor limits are
+recorded per forecast point and bound what the planner sizes (:mod:`predictor.runtime.events`).
+
 Not reproduced: the daemon's random retrain jitter and its fit time (the replay retrains at
 exactly the interval, and the new model is used at once). Nothing after the simulated ``now`` is
 ever seen by the model or the planner.
@@ -33,11 +37,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from predictor import events as ev
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError, PlanningError
 from predictor.forecasting import registry
 from predictor.forecasting.base import Clamp, FittedModel, quantile_label
 from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
+from predictor.runtime import events as known_events
 from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, training_window
 from predictor.runtime.policy import Cadence, Policy
 
@@ -52,6 +58,8 @@ class ForecastTape:
     and ``entry`` per reconcile the row of the forecast it planned from (or ``NO_MODEL`` /
     ``TOO_OLD``). Row ``r`` is a forecast from ``origins[r]`` at the model step: ``rates[q][r]``
     per recorded quantile and ``mean[r]``, req/s, with its plausibility ``clamps[r]``.
+    ``min_pods`` / ``max_pods`` (same shape as ``mean``, NaN = none) are the known events' floor
+    limits, or None when no event limits the floor.
     """
 
     index: pd.DatetimeIndex
@@ -64,6 +72,8 @@ class ForecastTape:
     fits: tuple[tuple[pd.Timestamp, str], ...]
     policy: Policy
     cold_start: ColdStart
+    min_pods: np.ndarray | None = None
+    max_pods: np.ndarray | None = None
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -118,13 +128,15 @@ def record_forecasts(
     progress: Callable[[int, int], None] | None = None,
     seed: int = 0,
     reselect: bool = True,
+    events: tuple[ev.Event, ...] = (),
 ) -> ForecastTape:
     """The forecasts over ``load[start:]`` (a regular UTC series, req/s, NaN = missing).
 
     ``quantiles`` are recorded besides the policy's own and the median, for other floor policies
     to be replayed on the same tape. ``reselect=False`` chooses the model (``model: auto``) at the
     first retrain only and refits that kind at the later ones: about ten times faster, and no
-    longer exactly the daemon's forecasting, which chooses at every retrain.
+    longer exactly the daemon's forecasting, which chooses at every retrain. ``events`` are the
+    target's known events, applied as the daemon applies them.
     """
     if policy.model != AUTO:
         registry.make_forecaster(policy.model)  # an unknown name fails here, not silently per retrain
@@ -136,7 +148,12 @@ def record_forecasts(
     model_step = pd.Timedelta(seconds=policy.step_s)
     history = load.resample(bin_freq).mean()  # NaN stays NaN: missing bins are not zero
     request = ForecastRequest(
-        name="replay", policy=replace(policy, horizon_s=0), pod=pod, cold_start=cold_start, bounds=Bounds(0)
+        name="replay",
+        policy=replace(policy, horizon_s=0),
+        pod=pod,
+        cold_start=cold_start,
+        bounds=Bounds(0),
+        events=events,
     )
     periods = tape_periods(policy, cold_start)
     recorded = tuple(sorted({0.5, policy.quantile, *quantiles}))
@@ -150,8 +167,11 @@ def record_forecasts(
     series: dict[float, list[np.ndarray]] = {q: [] for q in recorded}
     means: list[np.ndarray] = []
     clamps: list[tuple[Clamp, ...]] = []
+    lows: list[np.ndarray] = []
+    highs: list[np.ndarray] = []
     fits: list[tuple[pd.Timestamp, str]] = []
     model, trained_at, attempted_at, failed = None, None, None, False
+    level: ev.HolidayLevel | None = None
     for r, i in enumerate(positions):
         now = moments[i]
         since = math.inf if attempted_at is None else (now - attempted_at).total_seconds()
@@ -163,11 +183,13 @@ def record_forecasts(
                     fitted, kind = _choose(window, request, seed)
                 else:
                     kind = fits[-1][1]
-                    fitted = registry.make_forecaster(kind).fit(window, seed=seed)
+                    masked = known_events.training_history(window, events)
+                    fitted = registry.make_forecaster(kind).fit(masked, seed=seed)
             except ForecastError:
                 failed = True  # too little history yet, or a failed fit: keep the last model
             else:
                 model, trained_at, failed = fitted, window.index[-1] + model_step, False
+                level = known_events.holiday_level(window, events)
                 fits.append((now, kind))
         if model is None or trained_at is None:
             entry[r] = NO_MODEL
@@ -177,6 +199,12 @@ def record_forecasts(
             key = (len(fits), now.floor(bin_freq))
             if key not in rows:
                 predicted = model.predict(key[1], periods, recorded)
+                if events:
+                    predicted, effects = known_events.apply_events(
+                        model, predicted, events, step_s=policy.step_s, holiday_level=level
+                    )
+                    lows.append(effects.min_pods)
+                    highs.append(effects.max_pods)
                 rows[key] = len(origins)
                 origins.append(key[1])
                 for q in recorded:
@@ -201,7 +229,16 @@ def record_forecasts(
         fits=tuple(fits),
         policy=policy,
         cold_start=cold_start,
+        min_pods=_limits(lows, periods),
+        max_pods=_limits(highs, periods),
     )
+
+
+def _limits(rows: list[np.ndarray], periods: int) -> np.ndarray | None:
+    """The stacked floor limits of the recorded forecasts, or None when no point has one."""
+    if not rows or all(np.isnan(r).all() for r in rows):
+        return None
+    return np.vstack(rows).reshape(len(rows), periods)
 
 
 def _choose(window: pd.Series, request: ForecastRequest, seed: int) -> tuple[FittedModel, str]:
@@ -229,10 +266,19 @@ def replay_floor(tape: ForecastTape, floor: FloorPolicy, *, pod: PodModel, bound
     rates = tape.rates[quantile]
     median = tape.rates.get(0.5)
     series = planner.stacked_needs(
-        rates, median, floor.quantile, pod, policy=floor, cold_start=cold, step_s=step_s
+        rates,
+        median,
+        floor.quantile,
+        pod,
+        policy=floor,
+        cold_start=cold,
+        step_s=step_s,
+        min_pods=tape.min_pods,
+        max_pods=tape.max_pods,
     )
     pods0, hold0, rate0 = series.pods[:, 0], series.hold_pods[:, 0], series.rate[:, 0]
     peak_pods0 = series.peak_pods[:, 0]
+    limited0 = series.limited[:, 0] if series.limited is not None else None
     peak_at = list(tape.origins + pd.to_timedelta(series.peak_at[:, 0] * step_s, unit="s"))
     label = quantile_label(floor.quantile)
     base = planner.context(planner.Demand(tape.origins, rates[:, 0], floor.quantile), floor, cold, bounds)
@@ -267,6 +313,7 @@ def replay_floor(tape: ForecastTape, floor: FloorPolicy, *, pod: PodModel, bound
                     float(rate0[row]),
                     peak_at[row],
                     int(peak_pods0[row]),
+                    bool(limited0[row]) if limited0 is not None else False,
                 )
                 change = planner.decide(need, state, moments[r], moments[r], contexts.get(row, base))
                 if change is not None:
@@ -311,6 +358,7 @@ def predictive_floor(
     cadence: Cadence,
     progress: Callable[[int, int], None] | None = None,
     seed: int = 0,
+    events: tuple[ev.Event, ...] = (),
 ) -> PredictiveRun:
     """The floor over ``load[start:]`` under ``policy``: record the forecasts, then replay the floor."""
     tape = record_forecasts(
@@ -322,5 +370,6 @@ def predictive_floor(
         cadence=cadence,
         progress=progress,
         seed=seed,
+        events=events,
     )
     return replay_floor(tape, policy.floor, pod=pod, bounds=bounds)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predictor import events as ev
 from predictor.capacity import PodModel, pod_model_for_peak
 from predictor.errors import PlanningError
 from predictor.forecasting import metrics
@@ -26,7 +27,15 @@ from predictor.simulation.floors import oracle_floor, reactive_floor
 from predictor.simulation.predictive import ForecastTape, PredictiveRun, record_forecasts, replay_floor
 
 POLICIES = ("reactive", "predictive", "oracle")
-ROWS = ("reactive", "predictive", "tuned", "oracle")  # the order tables and plots show them in
+#: ``without-events``: the predictive floor replayed with the known events switched off, to show
+#: what they cost or saved.
+ROWS = (
+    "reactive",
+    "predictive",
+    "without-events",
+    "tuned",
+    "oracle",
+)  # the order tables and plots show them in
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class BacktestSettings:
     #: Quantiles recorded besides the policy's, so that other floor policies can be replayed on the
     #: same forecasts (:meth:`BacktestResult.replan`).
     extra_quantiles: tuple[float, ...] = ()
+    #: The target's known events (overrides and holidays), applied as the daemon applies them.
+    events: tuple[ev.Event, ...] = ()
 
     @property
     def utilization(self) -> float:
@@ -95,6 +106,15 @@ class BacktestResult:
             tuning=tuning if tuning is not None else self.tuning,
         )
 
+    def with_run(self, name: str, run: PredictiveRun) -> BacktestResult:
+        """This replay with one more row: a floor replayed elsewhere (e.g. without the events)."""
+        outcomes = {**self.outcomes, name: simulate(self.load, run.floor, self.cluster)}
+        return replace(
+            self,
+            outcomes={row: outcomes[row] for row in (*ROWS, *outcomes) if row in outcomes},
+            runs={**self.runs, name: run},
+        )
+
     def replan(self, floor: FloorPolicy) -> BacktestResult:
         """The same replay with another floor policy on the same forecasts (no refit).
 
@@ -134,6 +154,7 @@ class BacktestResult:
                 "quantile": self.settings.policy.quantile,
                 "model": self.settings.policy.model,
                 "models_fitted": sorted({kind for _, kind in self.predictive.fits}),
+                "events": [e.name for e in self.settings.events],
             },
             "policies": {name: self.outcomes[name].totals() for name in self.rows},
             "forecast_accuracy": {
@@ -229,6 +250,7 @@ def run_backtest(
         quantiles=settings.extra_quantiles,
         progress=progress,
         seed=seed,
+        events=settings.events,
     )
     run = replay_floor(tape, settings.policy.floor, pod=pod, bounds=settings.bounds)
     replay = history[history.index >= start]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from predictor import events as ev
 from predictor.capacity import PodModel
 from predictor.errors import PlanningError
 from predictor.forecasting.base import DAY_S, quantile_label
@@ -217,8 +218,11 @@ def tune_policy(
     progress: Callable[[int, int], None] | None = None,
     seed: int = 0,
     reselect: bool = True,
+    events: tuple[ev.Event, ...] = (),
 ) -> TuningResult:
     """Tune ``policy`` for one target on its own history before ``now`` (see the module docstring).
+
+    ``events`` are the target's known events, applied in the tuning replay as the daemon does.
 
     ``history`` is a regular UTC series of the request rate (req/s, NaN = missing), ideally one
     point a minute (the replay steps at its resolution) covering ``policy.train_days`` before the
@@ -247,6 +251,7 @@ def tune_policy(
         progress=progress,
         seed=seed,
         reselect=reselect,
+        events=events,
     )
     cluster = cluster_for(pod, policy, cold_start, bounds, step_s=step_s)
     values = load[load.index >= start].to_numpy()

@@ -87,3 +87,28 @@ def verdict(result: BacktestResult, *, row: str = "predictive") -> tuple[str, ..
             f"shortfall for less; {tune_hint}."
         )
     return tuple(lines)
+
+
+def events_verdict(result: BacktestResult) -> tuple[str, ...]:
+    """What the known events cost or saved: the predictive row against the same replay without them.
+
+    Empty when the replay had no events (no ``without-events`` row).
+    """
+    if "without-events" not in result.outcomes:
+        return ()
+    with_events, without = result.outcomes["predictive"], result.outcomes["without-events"]
+    names = ", ".join(dict.fromkeys(e.name for e in result.settings.events))
+    extra = with_events.pod_hours - without.pod_hours
+    share = extra / without.pod_hours if without.pod_hours else math.nan
+    saved = without.shortfall_minutes - with_events.shortfall_minutes
+    if abs(extra) < 0.05 and abs(saved) < 0.5:
+        return (f"The known events ({names}) changed nothing on this replay.",)
+    cost = f"{extra:+,.1f} pod-hours ({share:+.1%})" if not math.isnan(share) else f"{extra:+,.1f} pod-hours"
+    if saved >= 0:
+        effect = f"avoided {saved:,.0f} of the {without.shortfall_minutes:,.0f} shortfall minutes"
+    else:
+        effect = f"added {-saved:,.0f} shortfall minutes (from {without.shortfall_minutes:,.0f})"
+    return (
+        f"With the known events ({names}) the floor cost {cost} and {effect} against the same "
+        "replay without them.",
+    )

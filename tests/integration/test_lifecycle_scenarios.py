@@ -6,6 +6,7 @@ against the rules the operations guide promises (deploy/README.md, "Lifecycle of
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -362,3 +363,56 @@ def test_a_changed_step_retrains_first_and_never_fails_on_the_old_grid(worlds):
     assert rt.artifact.step_s == 600 and rt.artifact.inputs.step_s == 600
     assert not [d for _, d in restarted.decided("chat") if d.action == "failed"]
     assert [d.state for t, d in restarted.decided("chat") if t >= at("08:00")] == ["healthy"] * 61
+
+
+# Known events.
+
+
+def test_a_min_floor_event_raises_one_lead_time_ahead_and_steps_down_after(worlds):
+    """A launch from 03:00 to 04:00 asks for at least 25 pods at night, when the forecast asks for
+    a few: the floor rises one lead time (cold start 10 min + margin 2 min) before 03:00, at the
+    model step's grain, holds through the window, and after 04:00 comes down by the usual step
+    rules (at most 2 pods per 5 min, after the cooldown). The window's start and end are
+    Kubernetes Events and ``predictor_event_active`` follows it."""
+    launch = {
+        "name": "launch",
+        "start": "2026-01-28T03:00:00Z",
+        "end": "2026-01-28T04:00:00Z",
+        "min_floor": 25,
+    }
+    chat = target("chat", events=[launch], policy={"cooldown_s": 600})
+    world = worlds(at("01:00"), scaled_object("chat"))
+    process = world.start("a", world.settings("state", [chat], schedule=NO_JITTER))
+    world.run_until(at("02:30"))
+    assert world.so("chat")["spec"]["minReplicaCount"] < 25  # the night's own need is far below
+    assert process.metric("predictor_event_active", target="chat", event="launch") == 0
+    world.run_until(at("03:30"))
+    assert process.metric("predictor_event_active", target="chat", event="launch") == 1
+    status = json.loads((world.tmp_path / "state" / "status.json").read_text())["targets"]["chat"]
+    assert [w["text"] for w in status["events"]["active"]] == ["launch: at least 25 pods from 03:00 to 04:00"]
+    assert status["events"]["upcoming"] == []
+    world.run_until(at("05:30"))
+
+    history = world.floors("chat")
+    raised = [t for (_, a), (t, b) in itertools.pairwise([(at("01:00"), 0), *history]) if b >= 25 > a]
+    lead = pd.Timedelta(minutes=12)
+    assert len(raised) == 1, history
+    assert at("03:00") - lead - pd.Timedelta(minutes=5) <= raised[0] <= at("03:00") - lead, history
+    during = applied_each_minute(world, "chat", at("03:00"), at("03:59"))
+    assert min(during) >= 25
+    after = [(t, a, b) for t, a, b in lowerings(history) if t >= at("04:00")]
+    assert after, history
+    assert all(a - b <= 2 for _, a, b in after)  # max_step_down_pods
+    assert all(
+        later - earlier >= pd.Timedelta(seconds=300)
+        for (earlier, _, _), (later, _, _) in itertools.pairwise(after)
+    )
+    assert world.so("chat")["spec"]["minReplicaCount"] < 25
+    reasons = [e["message"] for e in world.events("PrewarmRaised") if "launch" in e["message"]]
+    assert reasons and reasons[0].startswith("launch: at least 25 pods from 03:00 to 04:00; "), reasons
+    started = [e["message"] for e in world.events("KnownEventStarted")]
+    ended = [e["message"] for e in world.events("KnownEventEnded")]
+    assert started == ["launch started: at least 25 pods from 03:00 to 04:00"], started
+    assert ended == ["launch ended: at least 25 pods from 03:00 to 04:00"], ended
+    assert process.metric("predictor_event_active", target="chat", event="launch") == 0
+    assert_no_wrong_patch(world.kube)

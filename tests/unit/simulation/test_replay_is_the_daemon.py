@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predictor import events as ev
 from predictor.capacity import pod_model_for_peak
 from predictor.config import PolicySettings
 from predictor.errors import ForecastError
@@ -34,10 +35,10 @@ def trace() -> pd.Series:
     return synthetic_trace(days=6, step_s=60, seed=3)
 
 
-def daemon_floors(load, start, policy, cadence, pod):
+def daemon_floors(load, start, policy, cadence, pod, events=()):
     """What the daemon would do at each reconcile: (floors per reconcile, changes)."""
     history = load.resample(f"{policy.step_s}s").mean()
-    request = ForecastRequest("t", policy, pod, COLD, BOUNDS)
+    request = ForecastRequest("t", policy, pod, COLD, BOUNDS, events=tuple(events))
     replay = load[load.index >= start]
     state, model, trained_at, attempted = FloorState(BOUNDS.baseline), None, None, None
     floors, changes = [], []
@@ -86,6 +87,48 @@ def test_the_replay_makes_the_daemons_decisions(trace, retrain_s, max_age_s):
     if retrain_s > max_age_s:  # six hours after the daily retrain the model ages out: back to the baseline
         old = tape.entry == TOO_OLD
         assert old.any() and expected[old][-1] == BOUNDS.baseline < expected[~old].max()
+
+
+def test_the_replay_makes_the_daemons_decisions_with_known_events(trace):
+    """Past windows out of training, a ×2 and a min_floor on the forecasts: decision for decision."""
+    policy = policy_from_settings(PolicySettings(model="seasonal_naive", history_window_days=3))
+    cadence = Cadence(retrain_every_s=21_600, reconcile_every_s=120)
+    start = pd.Timestamp("2026-01-08 04:00", tz="UTC")
+    load = trace[trace.index < start + pd.Timedelta(days=1)]
+    pod = pod_model_for_peak(float(load.max()), 20, utilization=0.7)
+    utc = lambda text: pd.Timestamp(text, tz="UTC")  # noqa: E731
+    events = (
+        ev.Event(
+            "past-launch",
+            ev.OneOff(utc("2026-01-07 09:00"), utc("2026-01-07 12:00")),
+            ev.Effect("multiply", 3),
+        ),
+        ev.Event(
+            "launch", ev.OneOff(utc("2026-01-08 09:00"), utc("2026-01-08 11:00")), ev.Effect("multiply", 2)
+        ),
+        ev.Event(
+            "batch", ev.OneOff(utc("2026-01-08 02:00"), utc("2026-01-08 06:00")), ev.Effect("min_floor", 15)
+        ),
+    )
+    tape = record_forecasts(
+        load, start, pod=pod, cold_start=COLD, policy=policy, cadence=cadence, events=events
+    )
+    run = replay_floor(tape, policy.floor, pod=pod, bounds=BOUNDS)
+    expected, changes = daemon_floors(load, start, policy, cadence, pod, events)
+    np.testing.assert_array_equal(run.floor[tape.reconciles], expected)
+    assert [(c.at, c.kind, c.from_pods, c.to_pods) for c in run.changes] == [
+        (c.at, c.kind, c.from_pods, c.to_pods) for c in changes
+    ]
+    plain = replay_floor(
+        record_forecasts(load, start, pod=pod, cold_start=COLD, policy=policy, cadence=cadence),
+        policy.floor,
+        pod=pod,
+        bounds=BOUNDS,
+    )
+    batch = (tape.index >= utc("2026-01-08 04:00")) & (tape.index < utc("2026-01-08 06:00"))
+    assert run.floor[batch].min() == 15 and plain.floor[batch].min() < 15
+    launch = (tape.index >= utc("2026-01-08 09:00")) & (tape.index < utc("2026-01-08 11:00"))
+    assert run.floor[launch].mean() > plain.floor[launch].mean()
 
 
 def test_without_history_the_floor_holds_and_a_failed_retrain_is_retried_a_model_step_later(trace):
