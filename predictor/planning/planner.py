@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import special
 
 from predictor.capacity import PodModel, pods_for_rates
+from predictor.capacity.demand import pods_for_work
 from predictor.errors import PlanningError
 from predictor.planning.leadtime import ColdStart
 from predictor.planning.policy import FloorPolicy, StepRules
@@ -128,6 +129,11 @@ class Demand:
 
     ``median`` (the p50, same index) is needed only to size a ``pooled`` window; ``clamps`` are
     one-line descriptions of the forecast's cuts to its plausibility bound, carried into reasons.
+
+    Token-aware sizing gives ``work`` too: at each point the pods that would be busy at full
+    utilisation (:func:`~predictor.capacity.demand.size_role` at u = 1), which the floor is then
+    sized on instead of ``rate × D / C`` (``work_median`` for a ``pooled`` window); ``rates`` stay
+    the request rate that reasons quote. ``notes`` are sentences carried into every reason.
     """
 
     index: pd.DatetimeIndex
@@ -135,6 +141,9 @@ class Demand:
     quantile: float
     median: np.ndarray | None = None
     clamps: tuple[str, ...] = ()
+    work: np.ndarray | None = None
+    work_median: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -250,15 +259,22 @@ def needs(
     demand: Demand, model: PodModel, *, policy: FloorPolicy, cold_start: ColdStart, start: int = 0
 ) -> NeedSeries:
     """What the forecast asks of the floor at each point from ``start`` (see :class:`Need`)."""
-    median = None if demand.median is None else np.asarray(demand.median, dtype=float)[start:]
+
+    def tail(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values, dtype=float)[start:]
+
+    rates = tail(demand.rates)
+    assert rates is not None
     return stacked_needs(
-        np.asarray(demand.rates, dtype=float)[start:],
-        median,
+        rates,
+        tail(demand.median),
         demand.quantile,
         model,
         policy=policy,
         cold_start=cold_start,
         step_s=pd.Timedelta(demand.index.freq).total_seconds(),
+        work=tail(demand.work),
+        work_median=tail(demand.work_median),
     )
 
 
@@ -271,15 +287,22 @@ def stacked_needs(
     policy: FloorPolicy,
     cold_start: ColdStart,
     step_s: float,
+    work: np.ndarray | None = None,
+    work_median: np.ndarray | None = None,
 ) -> NeedSeries:
     """:func:`needs` on the last axis of ``rates`` (req/s): one forecast, or a stack of them.
 
     ``pods[..., i]`` is the most pods the floor needs in the lead-time window of point ``i`` (NaN
     where the whole window is missing); ``hold_pods[..., i]`` the most of ``pods`` within the hold
     window after it. The replay sizes thousands of forecasts at once through this function, so
-    that its floors are the planner's to the pod.
+    that its floors are the planner's to the pod. With ``work`` (see :class:`Demand`) the pods
+    come from it, and ``rates`` only say which request rate the peak had.
     """
     width = window_width(cold_start, policy, step_s)
+    if work is not None:
+        return _work_needs(
+            rates, work, work_median, quantile, policy=policy, cold_start=cold_start, step_s=step_s
+        )
     required = floor_pods(rates, model, policy)
     if policy.window == "pooled":
         if median is None:
@@ -292,6 +315,34 @@ def stacked_needs(
         need, peak_at = _forward_max(required, width)
         rate = np.take_along_axis(rates, peak_at, axis=-1)
         peak_pods = np.nan_to_num(np.take_along_axis(required, peak_at, axis=-1))
+    hold = _hold_max(need, hold_steps(cold_start, policy.rules, step_s))
+    return NeedSeries(need, hold, rate, peak_at, peak_pods)
+
+
+def _work_needs(
+    rates: np.ndarray,
+    work: np.ndarray,
+    work_median: np.ndarray | None,
+    quantile: float,
+    *,
+    policy: FloorPolicy,
+    cold_start: ColdStart,
+    step_s: float,
+) -> NeedSeries:
+    """:func:`stacked_needs` on token-aware work: the same windows, pods from the work."""
+    width = window_width(cold_start, policy, step_s)
+    required = pods_for_work(work, utilization=policy.floor_utilization, buffer=policy.buffer)
+    if policy.window == "pooled":
+        if work_median is None:
+            raise PlanningError("a pooled window needs the median of the work too")
+        pooled = _pooled_rates(work, work_median, quantile, width)
+        need = pods_for_work(pooled, utilization=policy.floor_utilization, buffer=policy.buffer)
+        peak_at = _forward_max(work, width)[1]
+        peak_pods = np.nan_to_num(need)
+    else:
+        need, peak_at = _forward_max(required, width)
+        peak_pods = np.nan_to_num(np.take_along_axis(required, peak_at, axis=-1))
+    rate = np.take_along_axis(rates, peak_at, axis=-1)
     hold = _hold_max(need, hold_steps(cold_start, policy.rules, step_s))
     return NeedSeries(need, hold, rate, peak_at, peak_pods)
 
@@ -382,7 +433,7 @@ def apply(state: FloorState, change: PlannedChange | None) -> FloorState:
 
 def context(demand: Demand, policy: FloorPolicy, cold_start: ColdStart, bounds: Bounds) -> _Context:
     """The shared parts of every reason of a plan (``bounds`` already capped)."""
-    notes = "".join(f"; {c}" for c in demand.clamps)
+    notes = "".join(f"; {c}" for c in (*demand.notes, *demand.clamps))
     return _Context(
         label=demand.label,
         cold=f"cold start {_minutes(cold_start.seconds)} + margin {_minutes(policy.margin_s)}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -14,6 +14,15 @@ from predictor.forecasting import registry
 from predictor.forecasting.base import DAY_S, FittedModel, Forecast, quantile_label
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
 from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, plan_floor
+from predictor.runtime.demand import (
+    TokenDemand,
+    TokenModels,
+    TokenSizingSpec,
+    demand_notes,
+    fit_token_models,
+    token_demand,
+    token_kind,
+)
 from predictor.runtime.policy import Policy
 
 AUTO = "auto"
@@ -24,7 +33,8 @@ class ForecastRequest:
     """Everything needed to forecast and plan one target: its policy, its pod, cold start and bounds.
 
     ``bounds`` are the ScaledObject's (baseline and maxReplicaCount); the policy's cap applies on
-    top of them when the floor is planned. The properties read through to the policy.
+    top of them when the floor is planned. The properties read through to the policy. ``tokens``
+    (for a target that reads token series) sizes the role on its forecast tokens instead of ``pod``.
     """
 
     name: str
@@ -32,6 +42,7 @@ class ForecastRequest:
     pod: PodModel
     cold_start: ColdStart
     bounds: Bounds
+    tokens: TokenSizingSpec | None = None
 
     @property
     def model(self) -> str:
@@ -86,6 +97,7 @@ class TargetForecast:
     fallback_reason: str | None
     forecast: Forecast
     plan: Plan
+    tokens: TokenDemand | None = None
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:
@@ -120,21 +132,66 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
     return replace(selection, kind=request.model, model=model, fallback_reason=None)
 
 
+def fit_token_series(
+    selection: Selection,
+    frame: pd.DataFrame | None,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    *,
+    seed: int = 0,
+    problems: tuple[str, ...] = (),
+) -> TokenModels | None:
+    """The token models of a token-aware ``request`` (``None`` for one sized on the rate alone):
+    each token column of ``frame`` fitted with the request rate's model kind, on the same window."""
+    if request.tokens is None:
+        return None
+    return fit_token_models(
+        frame,
+        token_kind(selection.kind, selection.scores),
+        window=lambda series: training_window(series, now, request.train_days),
+        seed=seed,
+        problems=problems,
+    )
+
+
 def predict_and_plan(
-    model: FittedModel, request: ForecastRequest, now: pd.Timestamp, state: FloorState
+    model: FittedModel,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    state: FloorState,
+    *,
+    token_models: TokenModels | None = None,
 ) -> tuple[Forecast, Plan]:
     """Forecast from ``now`` over the horizon plus the lead time with a fitted model, and plan the floor.
 
     The forecast reaches one hold window further (a cold start plus KEDA's scale-down window), so
     that the planner sees whether a need comes back before it lowers the floor at the horizon's end.
+    A token-aware request is sized on its token forecasts (none fitted: the profile's lengths).
     """
+    forecast, _, plan = predict_demand_and_plan(model, request, now, state, token_models=token_models)
+    return forecast, plan
+
+
+def predict_demand_and_plan(
+    model: FittedModel,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    state: FloorState,
+    *,
+    token_models: TokenModels | None = None,
+) -> tuple[Forecast, TokenDemand | None, Plan]:
+    """:func:`predict_and_plan`, with the token-aware demand it planned on (``None`` without)."""
     step = pd.Timedelta(seconds=request.step_s)
     rules = request.policy.floor.rules
     hold_s = request.cold_start.seconds + rules.scale_down_window_s
     periods = math.ceil((request.horizon_s + request.lead_time_s + hold_s) / request.step_s) + 1
     forecast = model.predict(now.floor(step), periods, request.quantiles)
+    tokens = None
+    if request.tokens is not None:
+        models = token_models or TokenModels(reasons=("the token series have no fitted model yet",))
+        tokens = token_demand(forecast, models, request.tokens, request.quantile, request.quantiles)
     plan = plan_floor(
-        demand_of(forecast, request.quantile),
+        demand_of(forecast, request.quantile, tokens),
         request.pod,
         policy=request.policy.floor,
         cold_start=request.cold_start,
@@ -142,11 +199,12 @@ def predict_and_plan(
         state=state,
         now=now,
     )
-    return forecast, plan
+    return forecast, tokens, plan
 
 
-def demand_of(forecast: Forecast, quantile: float) -> Demand:
-    """The planner's view of a forecast: the sizing quantile, the median, and the quantile's clamps."""
+def demand_of(forecast: Forecast, quantile: float, tokens: TokenDemand | None = None) -> Demand:
+    """The planner's view of a forecast: the sizing quantile, the median, and the quantile's clamps;
+    with ``tokens``, the work each point asks of the role and the sentences on how it was sized."""
     label = quantile_label(quantile)
     return Demand(
         forecast.index,
@@ -154,6 +212,9 @@ def demand_of(forecast: Forecast, quantile: float) -> Demand:
         quantile,
         median=forecast.quantile(0.5) if any(abs(q - 0.5) < 1e-9 for q in forecast.quantiles) else None,
         clamps=tuple(c.describe() for c in forecast.clamps if c.series == label),
+        work=None if tokens is None else tokens.work,
+        work_median=None if tokens is None else tokens.median_work,
+        notes=() if tokens is None else demand_notes(tokens),
     )
 
 
@@ -164,23 +225,68 @@ def forecast_target(
     *,
     state: FloorState | None = None,
     seed: int = 0,
+    token_history: pd.DataFrame | None = None,
+    token_problems: tuple[str, ...] = (),
 ) -> TargetForecast:
     """Train on the history before ``now``, forecast from ``now``, and plan the floor.
 
-    ``state`` is the floor in force (default: the baseline, nothing raised yet).
+    ``state`` is the floor in force (default: the baseline, nothing raised yet). ``token_history``
+    holds the token series of a token-aware request (columns of :mod:`predictor.capacity.demand`;
+    a column that is not there is absent, and its length comes from the profile);
+    ``token_problems`` are sentences on token series that could not be read, carried into reasons.
     """
-    train = training_window(history, now, request.train_days)
-    selection = choose_and_fit(train, request, seed=seed)
-    forecast, plan = predict_and_plan(
-        selection.model, request, now, state or FloorState(request.bounds.baseline)
+    return forecast_targets(
+        history,
+        (request,),
+        now,
+        states=None if state is None else (state,),
+        seed=seed,
+        token_history=token_history,
+        token_problems=token_problems,
+    )[0]
+
+
+def forecast_targets(
+    history: pd.Series,
+    requests: Sequence[ForecastRequest],
+    now: pd.Timestamp,
+    *,
+    states: Sequence[FloorState] | None = None,
+    seed: int = 0,
+    token_history: pd.DataFrame | None = None,
+    token_problems: tuple[str, ...] = (),
+) -> list[TargetForecast]:
+    """:func:`forecast_target` for the targets of one service: one model choice and one fit of each
+    series, from the first request's policy (a service's targets share its forecast settings), then
+    a plan per request with its own pod, cold start, bounds and floor in force."""
+    first = requests[0]
+    train = training_window(history, now, first.train_days)
+    selection = choose_and_fit(train, first, seed=seed)
+    token_request = next((r for r in requests if r.tokens is not None), None)
+    token_models = (
+        None
+        if token_request is None
+        else fit_token_series(
+            selection, token_history, token_request, now, seed=seed, problems=token_problems
+        )
     )
-    return TargetForecast(
-        request=request,
-        now=now,
-        history=train,
-        kind=selection.kind,
-        scores=selection.scores,
-        fallback_reason=selection.fallback_reason,
-        forecast=forecast,
-        plan=plan,
-    )
+    out = []
+    for i, request in enumerate(requests):
+        state = states[i] if states is not None else FloorState(request.bounds.baseline)
+        forecast, tokens, plan = predict_demand_and_plan(
+            selection.model, request, now, state, token_models=token_models
+        )
+        out.append(
+            TargetForecast(
+                request=request,
+                now=now,
+                history=train,
+                kind=selection.kind,
+                scores=selection.scores,
+                fallback_reason=selection.fallback_reason,
+                forecast=forecast,
+                plan=plan,
+                tokens=tokens,
+            )
+        )
+    return out
