@@ -224,7 +224,8 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
                 requests = [request_for(t, bounds=Bounds(baseline, max_replicas)) for t in group]
                 sources = demand_source_for(settings, group[0])
                 series = read_history(sources.requests, now, requests[0])
-                tokens, problems = (None, ())
+                tokens: pd.DataFrame | None = None
+                problems: tuple[str, ...] = ()
                 if any(r.tokens is not None for r in requests):
                     tokens, problems = read_token_history(sources, now, requests[0])
                 results += forecast_targets(

@@ -64,10 +64,11 @@ def points_frame(tf: TargetForecast) -> pd.DataFrame:
     """The forecast with pods and the planned floor, one row per step from now."""
     frame = tf.forecast.to_frame()
     q = tf.request.quantile
-    if tf.tokens is None:
+    tokens = forecast_tokens.token_frame(tf)
+    if tf.tokens is None or tokens is None:
         frame["pods"] = floor_pods(tf.forecast.quantile(q), tf.request.pod, tf.request.policy.floor)
     else:
-        frame = frame.join(forecast_tokens.token_frame(tf).drop(columns=["work_pods"]))
+        frame = frame.join(tokens.drop(columns=["work_pods"]))
         frame["pods"] = forecast_tokens.token_pods(tf, tf.tokens)
     frame["floor"] = tf.plan.to_frame()["floor"].reindex(frame.index)
     return frame[frame.index >= tf.now.floor(f"{tf.request.step_s}s")]

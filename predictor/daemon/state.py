@@ -33,9 +33,11 @@ from predictor.daemon.cold_start import StartupLog
 from predictor.forecasting.base import Clamp
 from predictor.forecasting.store import ModelArtifact, TrainingInputs
 from predictor.planning import ColdStart, Plan
+from predictor.runtime.demand import TokenModels, TokenSizingSpec
 from predictor.runtime.policy import Policy
-from predictor.runtime.targets import cold_start_of, policy_from_settings
+from predictor.runtime.targets import cold_start_of, policy_from_settings, token_spec_of
 from predictor.sources.base import HistorySource
+from predictor.sources.demand import DemandSources
 
 Origin = Literal["config", "discovered"]
 RETRAIN = "retrain"  # the name of the per-target retrain job; a tune job gets its own JobTimer
@@ -92,10 +94,19 @@ class TargetState:
     plan: Plan | None = None
     clamps: tuple[Clamp, ...] = ()
     gone: bool = False
+    # Token-aware sizing: the target's token sources, and its token models (kept in memory only;
+    # a token-aware target without them retrains at once, and sizes on its profile's lengths until).
+    demand: DemandSources | None = None
+    token_models: TokenModels | None = None
 
     @classmethod
     def create(
-        cls, settings: TargetSettings, source: HistorySource, origin: Origin = "config"
+        cls,
+        settings: TargetSettings,
+        source: HistorySource,
+        origin: Origin = "config",
+        *,
+        demand: DemandSources | None = None,
     ) -> TargetState:
         configured = cold_start_of(settings)
         return cls(
@@ -108,12 +119,21 @@ class TargetState:
             configured_cold_start=configured,
             cold_start=configured,
             inputs=inputs_of(settings),
+            demand=demand,
         )
 
-    def reconfigured(self, settings: TargetSettings, source: HistorySource) -> TargetState:
+    @property
+    def tokens(self) -> TokenSizingSpec | None:
+        """How the target's role is sized on its token series (``None``: on the rate alone)."""
+        return token_spec_of(self.settings)
+
+    def reconfigured(
+        self, settings: TargetSettings, source: HistorySource, *, demand: DemandSources | None = None
+    ) -> TargetState:
         """This target under new settings (a changed declaration), keeping its model, memory,
         start-ups and timers; a model whose inputs no longer match is retrained first."""
-        fresh = TargetState.create(settings, source, self.origin)
+        fresh = TargetState.create(settings, source, self.origin, demand=demand)
+        fresh.token_models = self.token_models if demand is not None else None
         fresh.artifact, fresh.memory, fresh.uid, fresh.startups = (
             self.artifact,
             self.memory,

@@ -83,15 +83,15 @@ def fit_token_models(
     frame: pd.DataFrame | None,
     kind: str,
     *,
-    window: Callable[[pd.Series], pd.Series],
-    seed: int = 0,
+    fit: Callable[[pd.Series], FittedModel],
     problems: tuple[str, ...] = (),
 ) -> TokenModels:
-    """Fit ``kind`` to each token column of ``frame`` (``None``: no token series at all).
+    """Fit each token column of ``frame`` (``None``: no token series at all) with ``fit``.
 
-    ``window`` cuts a series to its training window (raising ForecastError when it is empty). A
-    column that is not there stays absent without a word (the sizing names it); one that cannot
-    be fitted is absent with its reason; ``problems`` are sentences on series that could not be read.
+    ``fit`` trains ``kind`` on a series' training window, as the request rate's model was trained
+    (raising ForecastError when it cannot). A column that is not there stays absent without a
+    word (the sizing names it); one that cannot be fitted is absent with its reason; ``problems``
+    are sentences on series that could not be read.
     """
     if frame is None:
         return TokenModels(kind=kind, reasons=problems)
@@ -102,7 +102,7 @@ def fit_token_models(
         if column not in frame.columns:
             continue
         try:
-            fitted[column] = registry.make_forecaster(kind).fit(window(frame[column]), seed=seed)
+            fitted[column] = fit(frame[column])
         except ForecastError as e:
             reasons.append(f"the {_NAMES[column]}-token series could not be forecast ({e})")
     return TokenModels(fitted[PROMPT_TOKENS], fitted[OUTPUT_TOKENS], kind, tuple(reasons))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -145,13 +145,21 @@ def fit_token_series(
     each token column of ``frame`` fitted with the request rate's model kind, on the same window."""
     if request.tokens is None:
         return None
-    return fit_token_models(
-        frame,
-        token_kind(selection.kind, selection.scores),
-        window=lambda series: training_window(series, now, request.train_days),
-        seed=seed,
-        problems=problems,
-    )
+    kind = token_kind(selection.kind, selection.scores)
+    return fit_token_models(frame, kind, fit=token_fitter(request, now, kind, seed=seed), problems=problems)
+
+
+def token_fitter(
+    request: ForecastRequest, now: pd.Timestamp, kind: str, *, seed: int = 0
+) -> Callable[[pd.Series], FittedModel]:
+    """How a token series is trained: ``kind`` on the same window, chosen and calibrated as a
+    named model is (:func:`choose_and_fit`: its quantiles from its own backtest, like the rate's)."""
+    named = replace(request, policy=replace(request.policy, model=kind))
+
+    def fit(series: pd.Series) -> FittedModel:
+        return choose_and_fit(training_window(series, now, request.train_days), named, seed=seed).model
+
+    return fit
 
 
 def predict_and_plan(

@@ -143,6 +143,11 @@ def demand_source_for(settings: Settings, target: TargetSettings) -> DemandSourc
     return demand_sources_for(settings.prometheus, target)
 
 
+def token_sources_for(settings: Settings, target: TargetSettings) -> DemandSources | None:
+    """The sources of a token-aware target's series (``None`` for one that reads no token series)."""
+    return demand_sources_for(settings.prometheus, target) if reads_tokens(target) else None
+
+
 def read_token_history(
     sources: DemandSources, now: pd.Timestamp, request: ForecastRequest
 ) -> tuple[pd.DataFrame | None, tuple[str, ...]]:

@@ -40,7 +40,7 @@ from predictor.forecasting.base import Clamp, quantile_label
 from predictor.forecasting.selection import CandidateScore
 from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
 from predictor.runtime.demand import TOKEN_COLUMNS, TokenModels, fit_token_models, token_kind
-from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, training_window
+from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, token_fitter, training_window
 from predictor.runtime.policy import Cadence, Policy
 
 NO_MODEL, TOO_OLD = -1, -2  # a reconcile without a forecast: hold, or step back to the baseline
@@ -185,12 +185,9 @@ def record_forecasts(
                 model, trained_at, failed = fitted, window.index[-1] + model_step, False
                 fits.append((now, kind))
                 if token_bins is not None:
-                    token_models = fit_token_models(
-                        token_bins,
-                        token_kind(kind, scores),
-                        window=lambda series, now=now: training_window(series, now, policy.train_days),
-                        seed=seed,
-                    )
+                    token = token_kind(kind, scores)
+                    fitter = token_fitter(request, now, token, seed=seed)
+                    token_models = fit_token_models(token_bins, token, fit=fitter)
         if model is None or trained_at is None:
             entry[r] = NO_MODEL
         elif (now - trained_at).total_seconds() > policy.max_forecast_age_s:
