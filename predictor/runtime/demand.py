@@ -184,7 +184,9 @@ def token_demand(
         )
     except CapacityError as e:
         raise ForecastError(f"token-aware sizing failed: {e}") from e
-    sentences = [*models.reasons, *([sizing.reason] if sizing.reason else [])]
+    # The prefill role reads the prompts alone: what befell the output series is not its concern.
+    own = [r for r in models.reasons if not (spec.role == "prefill" and r.startswith("the output-token"))]
+    sentences = [*own, *([sizing.reason] if sizing.reason else [])]
     return TokenDemand(
         role=spec.role,
         index=rate.index,
