@@ -44,35 +44,36 @@ def now_of(trace: pd.DataFrame) -> pd.Timestamp:
     return trace.index[0] + pd.Timedelta(days=14, hours=5)  # a weekday (Tuesday) before the ramp
 
 
-def test_the_planner_sized_on_work_equals_the_rate_formula_on_fixed_lengths():
+@pytest.mark.parametrize("window", ["max", "pooled"])
+def test_the_planner_sized_on_work_equals_the_rate_formula_on_fixed_lengths(window):
     profile = load_profile(PROFILES["decode"])
     pod = pod_model(profile.capacity, "decode")
     index = pd.date_range("2026-03-03", periods=60, freq="5min", tz="UTC")
     rates = 20 + 30 * np.sin(np.linspace(0, 3, 60)) ** 2
-    policy = policy_from_settings(PolicySettings()).floor
+    median = rates / 1.2
+    policy = policy_from_settings(PolicySettings(floor_window=window)).floor
     cold = configured_cold_start(total_s=900)
-    work = size_role(TokenRates(rates), profile.capacity, "decode", utilization=1.0).exact_pods
-    plain = plan_floor(
-        Demand(index, rates, 0.9),
-        pod,
-        policy=policy,
-        cold_start=cold,
-        bounds=Bounds(1),
-        state=FloorState(1),
-        now=index[0],
-    )
-    sized = plan_floor(
-        Demand(index, rates, 0.9, work=work),
-        pod,
-        policy=policy,
-        cold_start=cold,
-        bounds=Bounds(1),
-        state=FloorState(1),
-        now=index[0],
-    )
-    np.testing.assert_array_equal(plain.need, sized.need)
-    np.testing.assert_array_equal(plain.floor, sized.floor)
-    assert plain.need.max() > 5  # the comparison covers a real ramp
+
+    def work(values: np.ndarray) -> np.ndarray:
+        return size_role(TokenRates(values), profile.capacity, "decode", utilization=1.0).exact_pods
+
+    plans = [
+        plan_floor(
+            demand, pod, policy=policy, cold_start=cold, bounds=Bounds(1), state=FloorState(1), now=index[0]
+        )
+        for demand in (
+            Demand(index, rates, 0.9, median=median),
+            Demand(index, rates, 0.9, median=median, work=work(rates), work_median=work(median)),
+        )
+    ]
+    np.testing.assert_array_equal(plans[0].need, plans[1].need)
+    np.testing.assert_array_equal(plans[0].floor, plans[1].floor)
+    assert [(c.at, c.kind, c.to_pods) for c in plans[0].changes] == [
+        (c.at, c.kind, c.to_pods) for c in plans[1].changes
+    ]
+    if window == "max":  # a pooled window quotes the pooled rate; the work quotes the peak's rate
+        assert [c.reason for c in plans[0].changes] == [c.reason for c in plans[1].changes]
+    assert plans[0].need.max() > 5  # the comparison covers a real ramp
 
 
 def test_prefill_follows_the_forecast_prompt_length_more_by_day_fewer_at_night(trace):
