@@ -15,13 +15,21 @@ fixed lengths are the training window's request-weighted means). Reported: the m
 [min, max] over seeds of the pod-hours ratio token-aware / fixed and of the shortfall pod-hours
 and shortfall points of each.
 
+Replay (``--replay-seeds N``, default 3). The daemon's floor replayed minute by minute
+(``predictor.simulation.token_replay``, what ``predictor backtest`` shows for a token-aware target):
+14 days at 1 minute, 20 req/s at night to 200 at the weekday peak, the first 7 to train, the next
+7 replayed (``harmonic``, the shipped policy and schedule, each role's profile cold start), KEDA
+scaling on the role's work at u = 0.7. Reported per mix and role: the median and [min, max] over
+seeds of the pod-hours ratio token-aware / fixed, the shortfall minutes of each, and the mean
+floor in weekday working hours (10-16 UTC) and at night (0-6 UTC) of each.
+
 Speed. ``size_role`` against ``pods_for_rates`` on the same rates: one forecast horizon (6 h plus
 lead time, 96 points at 5 minutes) and one replay week (10,080 points at 1 minute); medians of
 repeated calls, and their ratio.
 
     python bench/token_sizing.py --out /tmp/token_sizing.md
 
-About a minute on one core.
+About a minute on one core, plus about 30 s per replay (mixes × roles × seeds).
 """
 
 from __future__ import annotations
@@ -105,6 +113,54 @@ def quality(seeds: int, models: list[str]) -> list[dict]:
     return rows
 
 
+def replays(seeds: int) -> list[dict]:
+    from predictor.capacity import pod_model as role_pod
+    from predictor.config import PolicySettings, ScheduleSettings
+    from predictor.planning import Bounds, configured_cold_start
+    from predictor.runtime.targets import cadence_from_schedule, policy_from_settings
+    from predictor.simulation.token_replay import NIGHT_HOURS, WORKING_HOURS, replay_tokens
+
+    policy = policy_from_settings(PolicySettings(model="harmonic", history_window_days=7))
+    cadence = cadence_from_schedule(ScheduleSettings())
+    rows = []
+    for mix_name, mix in MIXES.items():
+        for role, profile in ROLES.items():
+            p = load_profile(profile)
+            cold = configured_cold_start(total_s=p.cold_start.total_s, stages_s=p.cold_start.stages_s)
+            runs = []
+            for seed in range(seeds):
+                trace = synthetic_token_trace(
+                    days=14, step_s=60, base_rps=20, peak_rps=200, seed=seed, mix=mix
+                )
+                r = replay_tokens(
+                    trace,
+                    trace.index[0] + pd.Timedelta(days=7),
+                    params=p.capacity,
+                    role=role,
+                    pod=role_pod(p.capacity, role),
+                    policy=policy,
+                    cadence=cadence,
+                    cold_start=cold,
+                    bounds=Bounds(1),
+                )
+                fixed, aware = r.outcomes["fixed"], r.outcomes["token-aware"]
+                runs.append(
+                    {
+                        "ratio": aware.pod_hours / fixed.pod_hours,
+                        "short_aware": aware.shortfall_minutes,
+                        "short_fixed": fixed.shortfall_minutes,
+                        "short_keda": r.outcomes["reactive"].shortfall_minutes,
+                        "day_aware": r.mean_floor("token-aware", WORKING_HOURS),
+                        "day_fixed": r.mean_floor("fixed", WORKING_HOURS),
+                        "night_aware": r.mean_floor("token-aware", NIGHT_HOURS, weekdays=False),
+                        "night_fixed": r.mean_floor("fixed", NIGHT_HOURS, weekdays=False),
+                    }
+                )
+            rows.append({"mix": mix_name, "role": role, "runs": runs})
+            print(f"replay: mix {mix_name} {role} done", file=sys.stderr)
+    return rows
+
+
 def spread(values: list[float], digits: int) -> str:
     return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}, {max(values):.{digits}f}]"
 
@@ -143,6 +199,7 @@ def main() -> int:
     parser.add_argument(
         "--models", default="seasonal_naive_weekly,harmonic", help="forecasters, comma-separated"
     )
+    parser.add_argument("--replay-seeds", type=int, default=3, help="replayed traces per mix and role")
     parser.add_argument("--out", type=Path, help="write the Markdown tables here too")
     args = parser.parse_args()
 
@@ -158,6 +215,19 @@ def main() -> int:
         cells += [spread([r[key] for r in runs], 1) for key in ("short_aware", "short_fixed")]
         cells += [spread([r[key] for r in runs], 0) for key in ("points_aware", "points_fixed")]
         lines.append("| " + " | ".join(cells) + " |")
+    if args.replay_seeds > 0:
+        header = ["mix", "role", "pod-hours token-aware / fixed", "short min token-aware", "short min fixed"]
+        header += ["short min KEDA", "floor day token-aware", "floor day fixed", "floor night token-aware"]
+        header += ["floor night fixed"]
+        lines += ["", f"Replay of the daemon's floor over {args.replay_seeds} seeds: median [min, max]", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in replays(args.replay_seeds):
+            runs = row["runs"]
+            cells = [row["mix"], row["role"], spread([r["ratio"] for r in runs], 3)]
+            cells += [spread([r[k] for r in runs], 0) for k in ("short_aware", "short_fixed", "short_keda")]
+            keys = ("day_aware", "day_fixed", "night_aware", "night_fixed")
+            cells += [spread([r[k] for r in runs], 1) for k in keys]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Speed: median time per call",

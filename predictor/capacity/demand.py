@@ -53,6 +53,7 @@ __all__ = [
     "TokenRates",
     "TokenSizing",
     "mean_lengths",
+    "pods_for_work",
     "size_role",
     "size_tokens",
 ]
@@ -99,6 +100,21 @@ class RolePods:
             f"at {count} of {len(self.pods)} points the request rate is below {min_rps:g} req/s, "
             "where the profile's lengths are used"
         )
+
+
+def pods_for_work(work: np.ndarray, *, utilization: float, buffer: float = 0.0) -> np.ndarray:
+    """Pods for each point's work, ``ceil(work × (1 + buffer) / u)``; NaN (missing) stays NaN.
+
+    ``work`` is :attr:`RolePods.exact_pods` at ``u = 1`` without a buffer: the pods that would be
+    busy at full utilisation. The buffer scales the demand before rounding, like the floor's
+    :func:`~predictor.planning.planner.floor_pods`, which this equals on a fixed-length pod model
+    (``work = rate × D / C``).
+    """
+    check_policy_numbers(utilization, buffer)
+    work = np.asarray(work, dtype=float)
+    if np.any(work[~np.isnan(work)] < 0):
+        raise CapacityError("work must be >= 0 where present")
+    return np.maximum(0.0, np.ceil(work * (1.0 + buffer) / utilization - _CEIL_TOLERANCE)) + 0.0
 
 
 def _fallback_reason(role: str, absent: tuple[str, ...], params: CapacityParams) -> str | None:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from predictor import events as ev
 from predictor.capacity import pod_model
-from predictor.cli import checks, policy_flags
+from predictor.cli import backtest_tokens, checks, policy_flags
 from predictor.cli.common import (
     console,
     err_console,
@@ -38,6 +38,7 @@ from predictor.runtime.targets import (
     cold_start_of,
     find_target,
     policy_from_settings,
+    reads_tokens,
     source_for,
     tuning_from_settings,
 )
@@ -250,7 +251,7 @@ def backtest(
         flags = policy_flags.PolicyFlags(
             model, quantile, buffer, utilization, train_days, floor_utilization=floor_utilization
         )
-        pod = None
+        pod, token_target, settings = None, None, None
         if history is not None:
             # A bare history replays the shipped policy, schedule and default profile's cold start.
             settings_policy = policy_flags.policy_from_flags(PolicySettings(), flags)
@@ -281,6 +282,7 @@ def backtest(
                 seconds=(settings_policy.history_window_days + tune_days) * DAY_S
             )
             load = source_for(settings, t).fetch(first, last, REPLAY_STEP_S)
+            token_target = t if reads_tokens(t) else None
         if cold_start:
             cold = configured_cold_start(total_s=parse_duration(cold_start, "--cold-start"))
         checks.replay_window(load, *window, days=days)
@@ -329,10 +331,25 @@ def backtest(
             from predictor.cli.report import write_report  # matplotlib loads only when asked
 
             err_console.print(f"wrote {write_report(result, report, name, tuning=tuning_result)}")
+        tokens = None
+        if token_target is not None and settings is not None:
+            with err_console.status("replaying the token series ..."):
+                tokens = backtest_tokens.run_token_replay(
+                    settings,
+                    token_target,
+                    first=load.index[0],
+                    start=result.index[0],
+                    last=result.index[-1] + pd.Timedelta(seconds=REPLAY_STEP_S),
+                    policy=policy,
+                    cadence=cadence,
+                    cold_start=cold,
+                    bounds=settings_.bounds,
+                )
         row = "tuned" if "tuned" in result.outcomes else "predictive"
         if as_json:
             lines = [*verdict(result, row=row), *events_verdict(result)]
-            print_json({**result.summary(), "verdict": lines})
+            extra = {} if tokens is None else {"tokens": tokens.summary()}
+            print_json({**result.summary(), "verdict": lines, **extra})
             return
         if tuning_result is not None and tuning_result.tuned:
             console.print(tuning_table(tuning_result))
@@ -350,6 +367,9 @@ def backtest(
         console.print("")
         for line in (*verdict(result, row=row), *events_verdict(result)):
             console.print(line)
+        if tokens is not None:
+            console.print("")
+            console.print(backtest_tokens.token_table(tokens))
 
 
 def _profile_cold_start(profile: str) -> ColdStart:

@@ -24,14 +24,15 @@ from predictor.cli.history import FileFormat, Separator, TimestampColumn, Timest
 from predictor.config import PolicySettings, load_profile, load_settings
 from predictor.errors import ConfigError, PredictorError
 from predictor.planning import Bounds, configured_cold_start
-from predictor.runtime.forecast import TargetForecast, forecast_target
+from predictor.runtime.forecast import TargetForecast, forecast_target, forecast_targets
 from predictor.runtime.targets import (
+    demand_source_for,
     find_target,
     policy_from_settings,
     read_history,
+    read_token_history,
     request_for,
     request_from_policy,
-    source_for,
 )
 
 _DEFAULTS = PolicySettings()
@@ -207,19 +208,34 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
     if not targets:
         raise ConfigError(f"{config}: no targets configured")
     now = now or pd.Timestamp.now(tz="UTC")  # the CLI is a composition root: it may read the clock
+    groups: dict[str, list] = {}
+    for t in targets:  # a service's targets share one forecast: fit once, plan each role
+        groups.setdefault(f"service {t.service}" if t.service else t.name, []).append(t)
     results: list = []
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("forecasting", total=len(targets))
-        for t in targets:
-            progress.update(task, description=f"forecasting {t.name}")
+        for group in groups.values():
+            progress.update(task, description=f"forecasting {', '.join(t.name for t in group)}")
             try:
-                t = t.model_copy(update={"policy": policy_flags.policy_from_flags(t.policy, overrides)})
-                request = request_for(t, bounds=Bounds(baseline, max_replicas), settings=settings)
-                series = read_history(source_for(settings, t), now, request)
-                results.append(forecast_target(series, request, now))
+                group = [
+                    t.model_copy(update={"policy": policy_flags.policy_from_flags(t.policy, overrides)})
+                    for t in group
+                ]
+                requests = [
+                    request_for(t, bounds=Bounds(baseline, max_replicas), settings=settings) for t in group
+                ]
+                sources = demand_source_for(settings, group[0])
+                series = read_history(sources.requests, now, requests[0])
+                tokens: pd.DataFrame | None = None
+                problems: tuple[str, ...] = ()
+                if any(r.tokens is not None for r in requests):
+                    tokens, problems = read_token_history(sources, now, requests[0])
+                results += forecast_targets(
+                    series, requests, now, token_history=tokens, token_problems=problems
+                )
             except PredictorError as e:  # one failing target never stops the others
                 if target:
                     raise
-                results.append((t.name, str(e)))
-            progress.advance(task)
+                results += [(t.name, str(e)) for t in group]
+            progress.advance(task, len(group))
     return results

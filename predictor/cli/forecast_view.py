@@ -30,10 +30,11 @@ JSON schema (``schema: predictor.forecast/v1``)::
 ``events`` lists the known event windows that overlap the forecast (holidays included); the
 forecast values already carry their rate effects, and ``pods`` their floor limits.
 ``pods`` is what the chosen quantile needs at that moment (sized as the floor is, with the spike
-buffer); ``floor`` is the planned floor, which leads ``pods`` by the lead time. Rates are req/s,
-times UTC. A point's values are the clamped ones when a clamp covers it (``clamps``: one entry per
-series and rule that cut anything, between ``first`` and ``last``; ``raw`` is the largest value
-before the cut).
+buffer); ``floor`` is the planned floor, which leads ``pods`` by the lead time. A target sized on
+its token series adds token columns and a ``tokens`` object (:mod:`predictor.cli.forecast_tokens`).
+Rates are req/s, times UTC. A point's values are the clamped ones when a clamp covers it
+(``clamps``: one entry per series and rule that cut anything, between ``first`` and ``last``;
+``raw`` is the largest value before the cut).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from predictor.cli import forecast_tokens
 from predictor.cli.common import human_duration
 from predictor.forecasting.base import Clamp, quantile_label
 from predictor.planning import PlannedChange, floor_pods
@@ -68,10 +70,15 @@ def points_frame(tf: TargetForecast) -> pd.DataFrame:
     """The forecast with pods and the planned floor, one row per step from now."""
     frame = tf.forecast.to_frame()
     q = tf.request.quantile
-    pods = floor_pods(tf.forecast.quantile(q), tf.request.pod, tf.request.policy.floor)
+    tokens = forecast_tokens.token_frame(tf)
+    if tf.tokens is None or tokens is None:
+        pods = floor_pods(tf.forecast.quantile(q), tf.request.pod, tf.request.policy.floor)
+    else:
+        frame = frame.join(tokens.drop(columns=["work_pods"]))
+        pods = forecast_tokens.token_pods(tf, tf.tokens)
     effects = tf.effects
     if effects is not None and effects.any:
-        pods = limit_pods(pods, effects.min_pods, effects.max_pods)
+        pods = limit_pods(np.asarray(pods, dtype=float), effects.min_pods, effects.max_pods)
     frame["pods"] = pods
     frame["floor"] = tf.plan.to_frame()["floor"].reindex(frame.index)
     frame["events"] = list(effects.names) if effects is not None else [""] * len(frame)
@@ -153,7 +160,11 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
     for t, row in frame.iterrows():
         point: dict[str, Any] = {"t": _iso(t)}
         skip = {"pods", "floor", "events"}
-        point |= {name: _number(row[name]) for name in frame.columns if name not in skip}
+        point |= {
+            name: row[name] if name == "limited_by" else _number(row[name])
+            for name in frame.columns
+            if name not in skip
+        }
         point["pods"] = None if np.isnan(row["pods"]) else int(row["pods"])
         point["floor"] = None if np.isnan(row["floor"]) else int(row["floor"])
         point["events"] = [n for n in str(row["events"]).split(", ") if n]
@@ -192,6 +203,7 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
         "floor_now": tf.plan.floor_now,
         "changes": [_change(c) for c in tf.plan.changes],
         "prewarm": _change(tf.plan.next_raise()),
+        "tokens": forecast_tokens.tokens_json(tf),
     }
 
 
@@ -309,6 +321,9 @@ def prewarm_text(tf: TargetForecast) -> Text:
 
 def render(tf: TargetForecast) -> Group:
     parts: list[Text | Table] = [summary_text(tf), Text(""), scores_table(tf), hourly_table(tf)]
+    end = tf.now + pd.Timedelta(seconds=tf.request.horizon_s)
+    extra = (forecast_tokens.hourly_token_table(tf, end), forecast_tokens.reason_text(tf))
+    parts += [part for part in extra if part is not None]
     if tf.forecast.clamped:
         parts.append(clamp_text(tf))
     if _windows(tf):

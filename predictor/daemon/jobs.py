@@ -47,8 +47,8 @@ from predictor.daemon.reconcile import Decision, reconcile_target
 from predictor.daemon.retrain import RetrainAbandoned, Trained
 from predictor.daemon.state import TargetState, TargetTable
 from predictor.errors import ActuationError, ConfigError, ForecastError, PredictorError, SourceError
-from predictor.forecasting.store import ModelStore
-from predictor.runtime.targets import source_for
+from predictor.forecasting.store import ModelStore, TrainingInputs
+from predictor.runtime.targets import source_for, token_sources_for
 
 log = logging.getLogger("predictor.daemon")
 
@@ -93,11 +93,17 @@ class Daemon:
         self.read_only = read_only  # `predictor status`: nothing is written, not even to state_dir
         self.targets = TargetTable(
             [
-                TargetState.create(t, source_for(settings, t), events=tuple(events_for(settings, t)))
+                TargetState.create(
+                    t,
+                    source_for(settings, t),
+                    events=tuple(events_for(settings, t)),
+                    demand=token_sources_for(settings, t),
+                )
                 for t in settings.targets
             ]
         )
         self._rng = rng or random.Random()
+        self._service_fits: dict[str, tuple[pd.Timestamp, TrainingInputs, Trained]] = {}
         self._invalid: dict[str, str] = {}  # opted-in objects whose declaration is invalid, said once
         self._saved: dict[str, str] = {}  # what was last written to each target's memory file
         self._started = time.monotonic()
@@ -149,7 +155,8 @@ class Daemon:
 
     def _schedule_first_retrain(self, rt: TargetState, now: pd.Timestamp) -> None:
         stale = rt.stale_inputs() if rt.artifact is not None else []
-        if rt.artifact is None or rt.model_problem() or stale:
+        no_tokens = rt.tokens is not None and rt.token_models is None  # token models live in memory
+        if rt.artifact is None or rt.model_problem() or stale or no_tokens:
             if stale:
                 log.info(
                     "the stored model is stale: %s; retraining first",
@@ -207,6 +214,7 @@ class Daemon:
                 source_for(self.settings, target),
                 "discovered",
                 events=tuple(events_for(self.settings, target)),
+                demand=token_sources_for(self.settings, target),
             )
             with self._guard(rt, "discover", "cannot restore the discovered target"):
                 self._restore(rt, now)
@@ -228,7 +236,10 @@ class Daemon:
     def _redeclared(self, rt: TargetState, target: discovery.TargetSettings, now: pd.Timestamp) -> None:
         before = rt.mode
         fresh = rt.reconfigured(
-            target, source_for(self.settings, target), events=tuple(events_for(self.settings, target))
+            target,
+            source_for(self.settings, target),
+            events=tuple(events_for(self.settings, target)),
+            demand=token_sources_for(self.settings, target),
         )
         if fresh.model_problem() or fresh.stale_inputs():
             fresh.retrain.due_at = now
@@ -285,6 +296,10 @@ class Daemon:
         if rt.retrain.running:
             self._retrain_failed(rt, now, ForecastError("the previous, abandoned retrain is still running"))
             return False
+        shared = self._service_fit(rt, now)
+        if shared is not None:  # a sibling role of the same service was just fitted: one forecast
+            self._trained(rt, now, shared, 0.0)
+            return True
         rt.retrain.running = True
         started = time.monotonic()
         deadline = started + schedule.retrain_timeout_s
@@ -317,7 +332,20 @@ class Daemon:
             if not abandoned:
                 rt.retrain.running = False
         self._trained(rt, now, trained, time.monotonic() - started)
+        if rt.settings.service is not None:
+            self._service_fits[rt.settings.service] = (now, rt.inputs, trained)
         return True
+
+    def _service_fit(self, rt: TargetState, now: pd.Timestamp) -> Trained | None:
+        """The fit of another role of ``rt``'s service made in this retrain round (within half a
+        retrain interval, on the same inputs), which ``rt`` shares; ``None`` if there is none."""
+        service = rt.settings.service
+        found = None if service is None else self._service_fits.get(service)
+        if found is None:
+            return None
+        at, inputs, trained = found
+        fresh = 0 <= (now - at).total_seconds() < self.settings.schedule.retrain_interval_s / 2
+        return trained if fresh and inputs == rt.inputs else None
 
     def _trained(self, rt: TargetState, now: pd.Timestamp, trained: Trained, seconds: float) -> None:
         artifact = trained.artifact
@@ -327,6 +355,7 @@ class Daemon:
             self._failed(rt, e, "cannot store the model", "retrain")
         rt.artifact = artifact
         rt.holiday_level = trained.holiday_level
+        rt.token_models = trained.token_models
         next_at = self._next_retrain(artifact.trained_at)
         if next_at <= now:  # the history lags by more than an interval: retraining at once would not help
             lag_h = (now - artifact.trained_at).total_seconds() / 3600

@@ -201,10 +201,23 @@ def _plan(rt: TargetState, now: pd.Timestamp, bounds: Bounds, current: int, memo
         return _fallback(rt, now, bounds, current, memory, f"the model is {age_s / 3600:.1f} h old")
     rt.state = "stale" if rt.retrain.failures else "healthy"
     request = request_from_policy(
-        rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=bounds, events=rt.events
+        rt.name,
+        rt.policy,
+        pod=rt.pod,
+        cold_start=rt.cold_start,
+        bounds=bounds,
+        events=rt.events,
+        tokens=rt.tokens,
     )
     state = FloorState(current, _ts(memory.last_raise_at), _ts(memory.last_lower_at))
-    forecast, plan = predict_and_plan(artifact.model, request, now, state, holiday_level=rt.holiday_level)
+    forecast, plan = predict_and_plan(
+        artifact.model,
+        request,
+        now,
+        state,
+        holiday_level=rt.holiday_level,
+        token_models=rt.token_models,
+    )
     rt.plan, rt.clamps = plan, tuple(forecast.clamps)
     reason = plan.change_now.reason if plan.change_now else f"holding at {plan.floor_now}"
     if rt.clamps:

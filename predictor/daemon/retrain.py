@@ -27,8 +27,9 @@ from predictor.forecasting.selection import Selection
 from predictor.forecasting.store import ModelArtifact
 from predictor.planning import Bounds
 from predictor.runtime import events as known_events
-from predictor.runtime.forecast import ForecastRequest, choose_and_fit, training_window
-from predictor.runtime.targets import read_history, request_from_policy
+from predictor.runtime.demand import TokenModels
+from predictor.runtime.forecast import ForecastRequest, choose_and_fit, fit_token_series, training_window
+from predictor.runtime.targets import read_history, read_token_history, request_from_policy
 
 log = logging.getLogger("predictor.retrain")
 T = TypeVar("T")
@@ -46,17 +47,29 @@ class Trained:
     points: int
     fallback_reason: str | None
     holiday_level: ev.HolidayLevel | None = None  # the history's past holidays against usual days
+    token_models: TokenModels | None = None
 
 
 def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
     """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time by
     which the fit should be done (see :func:`fit`)."""
     request = request_from_policy(
-        rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0), events=rt.events
+        rt.name,
+        rt.policy,
+        pod=rt.pod,
+        cold_start=rt.cold_start,
+        bounds=Bounds(0),
+        events=rt.events,
+        tokens=rt.tokens,
     )
     history = read_history(rt.source, now, request)
     window = training_window(history, now, request.train_days)
     selection = fit(window, request, deadline=deadline)
+    token_models = None
+    if request.tokens is not None and rt.demand is not None:
+        # The token series with the rate's model kind: a failed one is absent, said in the reason.
+        frame, problems = read_token_history(rt.demand, now, request)
+        token_models = fit_token_series(selection, frame, request, now, problems=problems)
     step = pd.Timedelta(seconds=request.step_s)
     seen = window.dropna()
     scores = {k: s.mase for k, s in selection.scores.items() if s.status == "ok" and math.isfinite(s.mase)}
@@ -72,7 +85,9 @@ def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
         fitted_at=now,
     )
     level = known_events.holiday_level(window, rt.events)
-    return Trained(artifact, len(seen), selection.fallback_reason, level)
+    return Trained(
+        artifact, len(seen), selection.fallback_reason, holiday_level=level, token_models=token_models
+    )
 
 
 def fit(window: pd.Series, request: ForecastRequest, *, deadline: float) -> Selection:

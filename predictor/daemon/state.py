@@ -34,9 +34,11 @@ from predictor.daemon.cold_start import StartupLog
 from predictor.forecasting.base import Clamp
 from predictor.forecasting.store import ModelArtifact, TrainingInputs
 from predictor.planning import ColdStart, Plan
+from predictor.runtime.demand import TokenModels, TokenSizingSpec
 from predictor.runtime.policy import Policy
-from predictor.runtime.targets import cold_start_of, policy_from_settings
+from predictor.runtime.targets import cold_start_of, policy_from_settings, token_spec_of
 from predictor.sources.base import HistorySource
+from predictor.sources.demand import DemandSources
 
 Origin = Literal["config", "discovered"]
 RETRAIN = "retrain"  # the name of the per-target retrain job; a tune job gets its own JobTimer
@@ -96,6 +98,10 @@ class TargetState:
     events: tuple[ev.Event, ...] = ()  # its known events: own, top-level, holidays
     holiday_level: ev.HolidayLevel | None = None  # learned at the last retrain
     events_seen_at: pd.Timestamp | None = None  # the last reconcile that announced transitions
+    # Token-aware sizing: the target's token sources, and its token models (kept in memory only;
+    # a token-aware target without them retrains at once, and sizes on its profile's lengths until).
+    demand: DemandSources | None = None
+    token_models: TokenModels | None = None
 
     @classmethod
     def create(
@@ -105,6 +111,7 @@ class TargetState:
         origin: Origin = "config",
         *,
         events: tuple[ev.Event, ...] = (),
+        demand: DemandSources | None = None,
     ) -> TargetState:
         configured = cold_start_of(settings)
         return cls(
@@ -118,15 +125,27 @@ class TargetState:
             configured_cold_start=configured,
             cold_start=configured,
             inputs=inputs_of(settings),
+            demand=demand,
         )
 
+    @property
+    def tokens(self) -> TokenSizingSpec | None:
+        """How the target's role is sized on its token series (``None``: on the rate alone)."""
+        return token_spec_of(self.settings)
+
     def reconfigured(
-        self, settings: TargetSettings, source: HistorySource, *, events: tuple[ev.Event, ...] = ()
+        self,
+        settings: TargetSettings,
+        source: HistorySource,
+        *,
+        events: tuple[ev.Event, ...] = (),
+        demand: DemandSources | None = None,
     ) -> TargetState:
         """This target under new settings (a changed declaration), keeping its model, memory,
         start-ups and timers; a model whose inputs no longer match is retrained first."""
-        fresh = TargetState.create(settings, source, self.origin, events=events)
+        fresh = TargetState.create(settings, source, self.origin, events=events, demand=demand)
         fresh.holiday_level, fresh.events_seen_at = self.holiday_level, self.events_seen_at
+        fresh.token_models = self.token_models if demand is not None else None
         fresh.artifact, fresh.memory, fresh.uid, fresh.startups = (
             self.artifact,
             self.memory,

@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import special
 
 from predictor.capacity import PodModel, pods_for_rates
+from predictor.capacity.demand import pods_for_work
 from predictor.errors import PlanningError
 from predictor.planning.leadtime import ColdStart
 from predictor.planning.policy import FloorPolicy, StepRules
@@ -138,6 +139,11 @@ class Demand:
     ``min_pods`` / ``max_pods`` are the known events' floor limits per point (pods, NaN = none);
     ``event_notes`` are ``(start, end, sentence)`` per event window, named in the reasons of the
     changes whose moment the window covers.
+
+    Token-aware sizing gives ``work`` too: at each point the pods that would be busy at full
+    utilisation (:func:`~predictor.capacity.demand.size_role` at u = 1), which the floor is then
+    sized on instead of ``rate × D / C`` (``work_median`` for a ``pooled`` window); ``rates`` stay
+    the request rate that reasons quote. ``notes`` are sentences carried into every reason.
     """
 
     index: pd.DatetimeIndex
@@ -148,6 +154,9 @@ class Demand:
     min_pods: np.ndarray | None = None
     max_pods: np.ndarray | None = None
     event_notes: tuple[tuple[pd.Timestamp, pd.Timestamp, str], ...] = ()
+    work: np.ndarray | None = None
+    work_median: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -291,19 +300,24 @@ def needs(
     demand: Demand, model: PodModel, *, policy: FloorPolicy, cold_start: ColdStart, start: int = 0
 ) -> NeedSeries:
     """What the forecast asks of the floor at each point from ``start`` (see :class:`Need`)."""
-    median = None if demand.median is None else np.asarray(demand.median, dtype=float)[start:]
-    low = None if demand.min_pods is None else np.asarray(demand.min_pods, dtype=float)[start:]
-    high = None if demand.max_pods is None else np.asarray(demand.max_pods, dtype=float)[start:]
+
+    def tail(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values, dtype=float)[start:]
+
+    rates = tail(demand.rates)
+    assert rates is not None
     return stacked_needs(
-        np.asarray(demand.rates, dtype=float)[start:],
-        median,
+        rates,
+        tail(demand.median),
         demand.quantile,
         model,
         policy=policy,
         cold_start=cold_start,
         step_s=pd.Timedelta(demand.index.freq).total_seconds(),
-        min_pods=low,
-        max_pods=high,
+        min_pods=tail(demand.min_pods),
+        max_pods=tail(demand.max_pods),
+        work=tail(demand.work),
+        work_median=tail(demand.work_median),
     )
 
 
@@ -318,6 +332,8 @@ def stacked_needs(
     step_s: float,
     min_pods: np.ndarray | None = None,
     max_pods: np.ndarray | None = None,
+    work: np.ndarray | None = None,
+    work_median: np.ndarray | None = None,
 ) -> NeedSeries:
     """:func:`needs` on the last axis of ``rates`` (req/s): one forecast, or a stack of them.
 
@@ -326,12 +342,27 @@ def stacked_needs(
     window after it. The replay sizes thousands of forecasts at once through this function, so
     that its floors are the planner's to the pod. ``min_pods`` / ``max_pods`` (same shape, NaN =
     none) are the events' floor limits, applied per point before the window (:func:`limit_pods`).
+    With ``work`` (see :class:`Demand`) the pods come from it, and ``rates`` only say which request
+    rate the peak had.
     """
     width = window_width(cold_start, policy, step_s)
-    forecast_pods = floor_pods(rates, model, policy)
+    if work is not None:
+        forecast_pods = pods_for_work(work, utilization=policy.floor_utilization, buffer=policy.buffer)
+    else:
+        forecast_pods = floor_pods(rates, model, policy)
     limited = min_pods is not None or max_pods is not None
     required = limit_pods(forecast_pods, min_pods, max_pods) if limited else forecast_pods
-    if policy.window == "pooled":
+    if policy.window == "pooled" and work is not None:
+        if work_median is None:
+            raise PlanningError("a pooled window needs the median of the work too")
+        pooled = _pooled_rates(work, work_median, quantile, width)
+        need = pods_for_work(pooled, utilization=policy.floor_utilization, buffer=policy.buffer)
+        peak_at = _forward_max(work, width)[1]
+        rate = np.take_along_axis(rates, peak_at, axis=-1)
+        if limited:
+            need = _limit_window(need, min_pods, max_pods, width)
+        peak_pods = np.nan_to_num(need)
+    elif policy.window == "pooled":
         if median is None:
             raise PlanningError("a pooled window needs the median forecast too")
         rate = _pooled_rates(rates, median, quantile, width)
@@ -448,7 +479,7 @@ def apply(state: FloorState, change: PlannedChange | None) -> FloorState:
 
 def context(demand: Demand, policy: FloorPolicy, cold_start: ColdStart, bounds: Bounds) -> _Context:
     """The shared parts of every reason of a plan (``bounds`` already capped)."""
-    notes = "".join(f"; {c}" for c in demand.clamps)
+    notes = "".join(f"; {c}" for c in (*demand.notes, *demand.clamps))
     return _Context(
         label=demand.label,
         cold=f"cold start {_minutes(cold_start.seconds)} + margin {_minutes(policy.margin_s)}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -16,6 +16,15 @@ from predictor.forecasting.base import DAY_S, FittedModel, Forecast, quantile_la
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
 from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, plan_floor
 from predictor.runtime import events as known_events
+from predictor.runtime.demand import (
+    TokenDemand,
+    TokenModels,
+    TokenSizingSpec,
+    demand_notes,
+    fit_token_models,
+    token_demand,
+    token_kind,
+)
 from predictor.runtime.policy import Policy
 
 AUTO = "auto"
@@ -28,6 +37,8 @@ class ForecastRequest:
     ``bounds`` are the ScaledObject's (baseline and maxReplicaCount); the policy's cap applies on
     top of them when the floor is planned. The properties read through to the policy.
     ``events`` are the target's known events (its own, the top-level ones, its holidays).
+    ``tokens`` (for a target that reads token series) sizes the role on its forecast tokens instead
+    of ``pod``.
     """
 
     name: str
@@ -36,6 +47,7 @@ class ForecastRequest:
     cold_start: ColdStart
     bounds: Bounds
     events: tuple[ev.Event, ...] = ()
+    tokens: TokenSizingSpec | None = None
 
     @property
     def model(self) -> str:
@@ -91,6 +103,7 @@ class TargetForecast:
     forecast: Forecast
     plan: Plan
     effects: known_events.EventEffects | None = None
+    tokens: TokenDemand | None = None
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:
@@ -127,6 +140,36 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
     return replace(selection, kind=request.model, model=model, fallback_reason=None)
 
 
+def fit_token_series(
+    selection: Selection,
+    frame: pd.DataFrame | None,
+    request: ForecastRequest,
+    now: pd.Timestamp,
+    *,
+    seed: int = 0,
+    problems: tuple[str, ...] = (),
+) -> TokenModels | None:
+    """The token models of a token-aware ``request`` (``None`` for one sized on the rate alone):
+    each token column of ``frame`` fitted with the request rate's model kind, on the same window."""
+    if request.tokens is None:
+        return None
+    kind = token_kind(selection.kind, selection.scores)
+    return fit_token_models(frame, kind, fit=token_fitter(request, now, kind, seed=seed), problems=problems)
+
+
+def token_fitter(
+    request: ForecastRequest, now: pd.Timestamp, kind: str, *, seed: int = 0
+) -> Callable[[pd.Series], FittedModel]:
+    """How a token series is trained: ``kind`` on the same window, chosen and calibrated as a
+    named model is (:func:`choose_and_fit`: its quantiles from its own backtest, like the rate's)."""
+    named = replace(request, policy=replace(request.policy, model=kind))
+
+    def fit(series: pd.Series) -> FittedModel:
+        return choose_and_fit(training_window(series, now, request.train_days), named, seed=seed).model
+
+    return fit
+
+
 def predict_and_plan(
     model: FittedModel,
     request: ForecastRequest,
@@ -134,30 +177,36 @@ def predict_and_plan(
     state: FloorState,
     *,
     holiday_level: ev.HolidayLevel | None = None,
+    token_models: TokenModels | None = None,
 ) -> tuple[Forecast, Plan]:
     """Forecast from ``now`` over the horizon plus the lead time with a fitted model, and plan the floor.
 
     The forecast reaches one hold window further (a cold start plus KEDA's scale-down window), so
     that the planner sees whether a need comes back before it lowers the floor at the horizon's end.
+    A token-aware request is sized on its token forecasts (none fitted: the profile's lengths).
     """
-    forecast, plan, _ = predict_with_events(model, request, now, state, holiday_level=holiday_level)
+    forecast, _, plan, _ = predict_demand_and_plan(
+        model, request, now, state, holiday_level=holiday_level, token_models=token_models
+    )
     return forecast, plan
 
 
-def predict_with_events(
+def predict_demand_and_plan(
     model: FittedModel,
     request: ForecastRequest,
     now: pd.Timestamp,
     state: FloorState,
     *,
     holiday_level: ev.HolidayLevel | None = None,
-) -> tuple[Forecast, Plan, known_events.EventEffects]:
-    """:func:`predict_and_plan`, with the request's events applied and what they did.
+    token_models: TokenModels | None = None,
+) -> tuple[Forecast, TokenDemand | None, Plan, known_events.EventEffects]:
+    """:func:`predict_and_plan`, with the token-aware demand it planned on (``None`` without) and
+    what the request's known events did.
 
-    The rate effects apply after the forecast's plausibility clamp; the floor limits and the
+    The events' rate effects apply after the forecast's plausibility clamp; the floor limits and the
     events' sentences go to the planner. ``holiday_level`` is the training history's (see
     :func:`predictor.runtime.events.holiday_level`); without it a holiday is forecast like its
-    fallback weekday.
+    fallback weekday. The token work is sized on the forecast after the events' effects on the rate.
     """
     step = pd.Timedelta(seconds=request.step_s)
     rules = request.policy.floor.rules
@@ -167,8 +216,12 @@ def predict_with_events(
     forecast, effects = known_events.apply_events(
         model, raw, request.events, step_s=request.step_s, holiday_level=holiday_level
     )
+    tokens = None
+    if request.tokens is not None:
+        models = token_models or TokenModels(reasons=("the token series have no fitted model yet",))
+        tokens = token_demand(forecast, models, request.tokens, request.quantile, request.quantiles)
     plan = plan_floor(
-        known_events.with_limits(demand_of(forecast, request.quantile), effects),
+        known_events.with_limits(demand_of(forecast, request.quantile, tokens), effects),
         request.pod,
         policy=request.policy.floor,
         cold_start=request.cold_start,
@@ -176,11 +229,12 @@ def predict_with_events(
         state=state,
         now=now,
     )
-    return forecast, plan, effects
+    return forecast, tokens, plan, effects
 
 
-def demand_of(forecast: Forecast, quantile: float) -> Demand:
-    """The planner's view of a forecast: the sizing quantile, the median, and the quantile's clamps."""
+def demand_of(forecast: Forecast, quantile: float, tokens: TokenDemand | None = None) -> Demand:
+    """The planner's view of a forecast: the sizing quantile, the median, and the quantile's clamps;
+    with ``tokens``, the work each point asks of the role and the sentences on how it was sized."""
     label = quantile_label(quantile)
     return Demand(
         forecast.index,
@@ -188,6 +242,9 @@ def demand_of(forecast: Forecast, quantile: float) -> Demand:
         quantile,
         median=forecast.quantile(0.5) if any(abs(q - 0.5) < 1e-9 for q in forecast.quantiles) else None,
         clamps=tuple(c.describe() for c in forecast.clamps if c.series == label),
+        work=None if tokens is None else tokens.work,
+        work_median=None if tokens is None else tokens.median_work,
+        notes=() if tokens is None else demand_notes(tokens),
     )
 
 
@@ -198,28 +255,70 @@ def forecast_target(
     *,
     state: FloorState | None = None,
     seed: int = 0,
+    token_history: pd.DataFrame | None = None,
+    token_problems: tuple[str, ...] = (),
 ) -> TargetForecast:
     """Train on the history before ``now``, forecast from ``now``, and plan the floor.
 
-    ``state`` is the floor in force (default: the baseline, nothing raised yet).
+    ``state`` is the floor in force (default: the baseline, nothing raised yet). ``token_history``
+    holds the token series of a token-aware request (columns of :mod:`predictor.capacity.demand`;
+    a column that is not there is absent, and its length comes from the profile);
+    ``token_problems`` are sentences on token series that could not be read, carried into reasons.
     """
-    train = training_window(history, now, request.train_days)
-    selection = choose_and_fit(train, request, seed=seed)
-    forecast, plan, effects = predict_with_events(
-        selection.model,
-        request,
+    return forecast_targets(
+        history,
+        (request,),
         now,
-        state or FloorState(request.bounds.baseline),
-        holiday_level=known_events.holiday_level(train, request.events),
+        states=None if state is None else (state,),
+        seed=seed,
+        token_history=token_history,
+        token_problems=token_problems,
+    )[0]
+
+
+def forecast_targets(
+    history: pd.Series,
+    requests: Sequence[ForecastRequest],
+    now: pd.Timestamp,
+    *,
+    states: Sequence[FloorState] | None = None,
+    seed: int = 0,
+    token_history: pd.DataFrame | None = None,
+    token_problems: tuple[str, ...] = (),
+) -> list[TargetForecast]:
+    """:func:`forecast_target` for the targets of one service: one model choice and one fit of each
+    series, from the first request's policy (a service's targets share its forecast settings), then
+    a plan per request with its own pod, cold start, bounds and floor in force."""
+    first = requests[0]
+    train = training_window(history, now, first.train_days)
+    selection = choose_and_fit(train, first, seed=seed)
+    token_request = next((r for r in requests if r.tokens is not None), None)
+    token_models = (
+        None
+        if token_request is None
+        else fit_token_series(
+            selection, token_history, token_request, now, seed=seed, problems=token_problems
+        )
     )
-    return TargetForecast(
-        request=request,
-        now=now,
-        history=train,
-        kind=selection.kind,
-        scores=selection.scores,
-        fallback_reason=selection.fallback_reason,
-        forecast=forecast,
-        plan=plan,
-        effects=effects,
-    )
+    level = known_events.holiday_level(train, first.events)
+    out = []
+    for i, request in enumerate(requests):
+        state = states[i] if states is not None else FloorState(request.bounds.baseline)
+        forecast, tokens, plan, effects = predict_demand_and_plan(
+            selection.model, request, now, state, holiday_level=level, token_models=token_models
+        )
+        out.append(
+            TargetForecast(
+                request=request,
+                now=now,
+                history=train,
+                kind=selection.kind,
+                scores=selection.scores,
+                fallback_reason=selection.fallback_reason,
+                forecast=forecast,
+                plan=plan,
+                effects=effects,
+                tokens=tokens,
+            )
+        )
+    return out

@@ -10,12 +10,14 @@ from predictor import events as ev
 from predictor.capacity import PodModel, pod_model
 from predictor.config import PolicySettings, ScheduleSettings, Settings, TargetSettings
 from predictor.config.events import events_for
-from predictor.errors import ConfigError
+from predictor.errors import ConfigError, SourceError
 from predictor.forecasting.base import DAY_S
 from predictor.planning import Bounds, ColdStart, FloorPolicy, StepRules, configured_cold_start
+from predictor.runtime.demand import TokenSizingSpec
 from predictor.runtime.forecast import ForecastRequest
 from predictor.runtime.policy import Cadence, Objective, Policy, Tuning
 from predictor.sources.base import HistorySource
+from predictor.sources.demand import DemandSources, demand_sources_for
 from predictor.sources.files import FileSource
 from predictor.sources.prometheus import PrometheusSource
 from predictor.sources.synthetic import SyntheticSource
@@ -93,6 +95,7 @@ def request_from_policy(
     cold_start: ColdStart,
     bounds: Bounds,
     events: Sequence[ev.Event] = (),
+    tokens: TokenSizingSpec | None = None,
 ) -> ForecastRequest:
     """A forecast request for one target under ``policy``; ``bounds`` come from its ScaledObject and
     the policy's cap tightens them; ``events`` are its known events (see :func:`events_for`)."""
@@ -103,7 +106,30 @@ def request_from_policy(
         cold_start=cold_start,
         bounds=bounds.capped(policy.floor.cap),
         events=tuple(events),
+        tokens=tokens,
     )
+
+
+def reads_tokens(target: TargetSettings) -> bool:
+    """Whether the target configures a prompt- or output-token series (any source)."""
+    synthetic = target.history_synthetic
+    return any(
+        (
+            target.prompt_tokens_query,
+            target.output_tokens_query,
+            target.history_prompt_tokens_column,
+            target.history_output_tokens_column,
+            synthetic is not None and synthetic.tokens is not None,
+        )
+    )
+
+
+def token_spec_of(target: TargetSettings) -> TokenSizingSpec | None:
+    """How a target that reads token series is sized on them; ``None`` for one that reads none
+    (sized on the request rate and its profile's lengths, exactly as before)."""
+    if not reads_tokens(target):
+        return None
+    return TokenSizingSpec(params=target.capacity, role=target.role)
 
 
 def request_for(
@@ -120,7 +146,41 @@ def request_for(
         cold_start=cold_start_of(target),
         bounds=bounds,
         events=events_for(settings, target) if settings is not None else (),
+        tokens=token_spec_of(target),
     )
+
+
+def demand_source_for(settings: Settings, target: TargetSettings) -> DemandSources:
+    """The sources of a target's request, prompt-token and output-token series."""
+    return demand_sources_for(settings.prometheus, target)
+
+
+def token_sources_for(settings: Settings, target: TargetSettings) -> DemandSources | None:
+    """The sources of a token-aware target's series (``None`` for one that reads no token series)."""
+    return demand_sources_for(settings.prometheus, target) if reads_tokens(target) else None
+
+
+def read_token_history(
+    sources: DemandSources, now: pd.Timestamp, request: ForecastRequest
+) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """The token series of the training window before ``now`` (no token source: ``None``), and a
+    sentence per series that could not be read; that series is left out (absent, not zero)."""
+    named = {k: v for k, v in sources.named().items() if v is not sources.requests}
+    if not named:
+        return None, ()
+    start = (now - pd.Timedelta(seconds=request.train_days * DAY_S)).floor(f"{request.step_s}s")
+    columns: dict[str, pd.Series] = {}
+    problems: list[str] = []
+    for name, source in named.items():
+        try:
+            columns[name] = source.fetch(start, now, request.step_s)
+        except SourceError as e:
+            problems.append(f"the {name.split('_')[0]}-token series could not be read ({e})")
+    if not columns:
+        return pd.DataFrame(), tuple(problems)
+    frame = pd.DataFrame(columns)
+    frame.index.freq = next(iter(columns.values())).index.freq
+    return frame, tuple(problems)
 
 
 def source_for(settings: Settings, target: TargetSettings) -> HistorySource:

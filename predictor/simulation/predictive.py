@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -41,10 +41,12 @@ from predictor import events as ev
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError, PlanningError
 from predictor.forecasting import registry
-from predictor.forecasting.base import Clamp, FittedModel, quantile_label
+from predictor.forecasting.base import Clamp, quantile_label
+from predictor.forecasting.selection import CandidateScore
 from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
 from predictor.runtime import events as known_events
-from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, training_window
+from predictor.runtime.demand import TOKEN_COLUMNS, TokenModels, fit_token_models, token_kind
+from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, token_fitter, training_window
 from predictor.runtime.policy import Cadence, Policy
 
 NO_MODEL, TOO_OLD = -1, -2  # a reconcile without a forecast: hold, or step back to the baseline
@@ -60,6 +62,8 @@ class ForecastTape:
     per recorded quantile and ``mean[r]``, req/s, with its plausibility ``clamps[r]``.
     ``min_pods`` / ``max_pods`` (same shape as ``mean``, NaN = none) are the known events' floor
     limits, or None when no event limits the floor.
+    ``tokens[column][q][r]`` are the token series' forecasts made at the same moments (tokens/s;
+    empty without token history; a row whose token model is missing is NaN).
     """
 
     index: pd.DatetimeIndex
@@ -74,6 +78,7 @@ class ForecastTape:
     cold_start: ColdStart
     min_pods: np.ndarray | None = None
     max_pods: np.ndarray | None = None
+    tokens: Mapping[str, Mapping[float, np.ndarray]] = field(default_factory=dict)
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -129,8 +134,13 @@ def record_forecasts(
     seed: int = 0,
     reselect: bool = True,
     events: tuple[ev.Event, ...] = (),
+    token_history: pd.DataFrame | None = None,
 ) -> ForecastTape:
     """The forecasts over ``load[start:]`` (a regular UTC series, req/s, NaN = missing).
+
+    ``token_history`` (token columns on ``load``'s index) adds the token series' forecasts: at
+    every retrain each is fitted with the request rate's model kind on the same window, as the
+    daemon fits them (:func:`predictor.runtime.demand.fit_token_models`).
 
     ``quantiles`` are recorded besides the policy's own and the median, for other floor policies
     to be replayed on the same tape. ``reselect=False`` chooses the model (``model: auto``) at the
@@ -147,6 +157,10 @@ def record_forecasts(
     bin_freq = f"{policy.step_s}s"
     model_step = pd.Timedelta(seconds=policy.step_s)
     history = load.resample(bin_freq).mean()  # NaN stays NaN: missing bins are not zero
+    token_bins = None if token_history is None else token_history.resample(bin_freq).mean()
+    token_models = TokenModels()
+    scores: Mapping[str, CandidateScore] = {}
+    token_series: dict[str, dict[float, list[np.ndarray]]] = {}
     request = ForecastRequest(
         name="replay",
         policy=replace(policy, horizon_s=0),
@@ -180,7 +194,8 @@ def record_forecasts(
             try:
                 window = training_window(history, now, policy.train_days)
                 if reselect or not fits:
-                    fitted, kind = _choose(window, request, seed)
+                    selection = choose_and_fit(window, request, seed=seed)
+                    fitted, kind, scores = selection.model, selection.kind, selection.scores
                 else:
                     kind = fits[-1][1]
                     masked = known_events.training_history(window, events)
@@ -191,6 +206,10 @@ def record_forecasts(
                 model, trained_at, failed = fitted, window.index[-1] + model_step, False
                 level = known_events.holiday_level(window, events)
                 fits.append((now, kind))
+                if token_bins is not None:
+                    token = token_kind(kind, scores)
+                    fitter = token_fitter(request, now, token, seed=seed)
+                    token_models = fit_token_models(token_bins, token, fit=fitter)
         if model is None or trained_at is None:
             entry[r] = NO_MODEL
         elif (now - trained_at).total_seconds() > policy.max_forecast_age_s:
@@ -211,6 +230,8 @@ def record_forecasts(
                     series[q].append(predicted.quantile(q))
                 means.append(predicted.mean)
                 clamps.append(tuple(predicted.clamps))
+                if token_bins is not None:
+                    _record_tokens(token_series, token_models, key[1], periods, recorded)
             entry[r] = rows[key]
         if progress is not None:
             progress(min(int(i) + every, n), n)
@@ -231,6 +252,7 @@ def record_forecasts(
         cold_start=cold_start,
         min_pods=_limits(lows, periods),
         max_pods=_limits(highs, periods),
+        tokens={c: {q: stack(v) for q, v in per.items()} for c, per in token_series.items()},
     )
 
 
@@ -241,17 +263,37 @@ def _limits(rows: list[np.ndarray], periods: int) -> np.ndarray | None:
     return np.vstack(rows).reshape(len(rows), periods)
 
 
-def _choose(window: pd.Series, request: ForecastRequest, seed: int) -> tuple[FittedModel, str]:
-    selection = choose_and_fit(window, request, seed=seed)
-    return selection.model, selection.kind
+def _record_tokens(
+    out: dict[str, dict[float, list[np.ndarray]]],
+    models: TokenModels,
+    origin: pd.Timestamp,
+    periods: int,
+    quantiles: tuple[float, ...],
+) -> None:
+    """One row of each token series' forecasts (NaN where that series has no model)."""
+    for column in TOKEN_COLUMNS:
+        model = models.of(column)
+        predicted = None if model is None else model.predict(origin, periods, quantiles)
+        per = out.setdefault(column, {q: [] for q in quantiles})
+        for q in quantiles:
+            per[q].append(np.full(periods, np.nan) if predicted is None else predicted.quantile(q))
 
 
-def replay_floor(tape: ForecastTape, floor: FloorPolicy, *, pod: PodModel, bounds: Bounds) -> PredictiveRun:
+def replay_floor(
+    tape: ForecastTape,
+    floor: FloorPolicy,
+    *,
+    pod: PodModel,
+    bounds: Bounds,
+    work: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> PredictiveRun:
     """The planner's floor on every replayed step of ``tape`` under ``floor``.
 
     ``floor`` may differ from the tape's policy in quantile (one recorded on the tape), buffer,
     floor utilisation and window sizing; its lead time and step rules must fit in the tape's
-    forecasts. The first reconcile starts from the baseline, nothing raised yet.
+    forecasts. The first reconcile starts from the baseline, nothing raised yet. ``work`` (per
+    row and point, at ``floor``'s quantile and at the median) sizes the floor on a role's
+    token-aware work instead of the rates (see :class:`~predictor.planning.Demand`).
     """
     cold, step_s = tape.cold_start, tape.policy.step_s
     if not any(abs(q - floor.quantile) < 1e-9 for q in tape.rates):
@@ -275,6 +317,8 @@ def replay_floor(tape: ForecastTape, floor: FloorPolicy, *, pod: PodModel, bound
         step_s=step_s,
         min_pods=tape.min_pods,
         max_pods=tape.max_pods,
+        work=None if work is None else work[0],
+        work_median=None if work is None else work[1],
     )
     pods0, hold0, rate0 = series.pods[:, 0], series.hold_pods[:, 0], series.rate[:, 0]
     peak_pods0 = series.peak_pods[:, 0]

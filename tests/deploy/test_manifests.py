@@ -271,6 +271,12 @@ def test_the_dynamo_example_scales_each_role_through_its_scaling_adapter():
         "qwen-prefill": ("prefill", "qwen3-32b-h100-tp2-prefill"),
         "qwen-decode": ("decode", "qwen3-32b-h100-tp2-decode"),
     }
+    # Declared once: both roles read the same three series of one service, and each its own object.
+    [service] = settings.services
+    assert service.name == "qwen" and {t.service for t in settings.targets} == {"qwen"}
+    signals = {(t.query, t.prompt_tokens_query, t.output_tokens_query) for t in settings.targets}
+    assert len(signals) == 1 and all(signals.pop())
+    assert {t.scaled_object for t in settings.targets} == {"inference/qwen-prefill", "inference/qwen-decode"}
 
 
 def test_the_leaderworkerset_and_metric_mode_examples():

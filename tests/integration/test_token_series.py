@@ -133,3 +133,83 @@ def test_a_missing_token_query_is_an_absent_series_sized_on_the_profile_with_the
         "400 output tokens per request"
     )
     assert np.isfinite(pods.pods).all()
+
+
+def service_config(path: Path, url: str, *, output_query: str) -> Path:
+    """A disaggregated service declared once, reading its three series from the real Prometheus."""
+    path.write_text(
+        f"""
+prometheus: {{url: "{url}", timeout_s: 20, retries: 1}}
+policy: {{model: harmonic, history_window_days: 6}}
+services:
+  - name: qwen
+    query: "{QUERIES[REQUESTS]}"
+    prompt_tokens_query: "{QUERIES[PROMPT_TOKENS]}"
+    output_tokens_query: "{output_query}"
+    roles:
+      prefill: {{scaled_object: inference/qwen-prefill, capacity: {{profile: qwen3-32b-h100-tp2-prefill}}}}
+      decode: {{scaled_object: inference/qwen-decode, capacity: {{profile: qwen3-32b-h100-tp2-decode}}}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def forecast_json(config: Path, at: pd.Timestamp) -> list[dict]:
+    import json
+
+    from tests.support.cli import predictor
+
+    done = predictor(
+        "forecast", "--config", str(config), "--at", f"{at:%Y-%m-%dT%H:%M:%SZ}", "--horizon", "8h", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_predictor_forecast_reads_all_three_series_and_sizes_each_role_on_them(token_server, tmp_path):
+    config = service_config(tmp_path / "qwen.yaml", token_server.url, output_query=QUERIES[OUTPUT_TOKENS])
+    at = token_server.trace.index[0] + pd.Timedelta(days=7, hours=6)  # a Monday morning
+    prefill, decode = forecast_json(config, at)
+
+    for doc, role in ((prefill, "prefill"), (decode, "decode")):
+        assert doc["tokens"] == {
+            "role": role,
+            "model": "harmonic",
+            "series": [PROMPT_TOKENS, OUTPUT_TOKENS],
+            "reason": None,
+        }
+    # One forecast for both roles: the same token forecasts at every point both show.
+    for a, b in zip(prefill["points"], decode["points"], strict=False):
+        assert a["t"] == b["t"] and a["prompt_tokens_per_s_p90"] == b["prompt_tokens_per_s_p90"]
+    points = pd.DataFrame(prefill["points"]).set_index("t")
+    points.index = pd.to_datetime(points.index)
+    noon = points[points.index.hour == 12]
+    early = points[points.index.hour == 6]
+    # The forecast lengths follow the mix: about 2,000 prompt tokens at noon, 1,000 at dawn.
+    assert noon["mean_prompt_tokens"].median() == pytest.approx(2_000, rel=0.15)
+    assert early["mean_prompt_tokens"].median() == pytest.approx(1_000, rel=0.2)
+    assert set(points["limited_by"]) == {"prefill_throughput"}
+    decode_binds = {p["limited_by"] for p in decode["points"]}
+    assert decode_binds <= {"kv_cache", "compute"} and decode_binds
+    assert noon["pods"].max() > early["pods"].max()
+
+
+def test_a_token_query_that_returns_nothing_falls_back_with_the_reason(token_server, tmp_path):
+    config = service_config(
+        tmp_path / "qwen.yaml", token_server.url, output_query="sum(rate(no_such_counter_total[5m]))"
+    )
+    at = token_server.trace.index[0] + pd.Timedelta(days=7, hours=6)
+    prefill, decode = forecast_json(config, at)
+
+    assert decode["tokens"]["series"] == [PROMPT_TOKENS]
+    reason = decode["tokens"]["reason"]
+    assert reason.startswith("the output-token series could not be ")
+    assert reason.endswith(
+        "no output-token series: decode pods are sized on the profile's fixed length, "
+        "400 output tokens per request"
+    )
+    assert all(p["mean_output_tokens"] == 400 for p in decode["points"])
+    assert all(reason in c["reason"] for c in decode["changes"])
+    # The prefill role reads only prompts: nothing of it falls back.
+    assert prefill["tokens"]["reason"] is None
