@@ -52,6 +52,16 @@ from predictor.runtime.targets import source_for
 log = logging.getLogger("predictor.daemon")
 
 
+def _budget_note(trained: Trained) -> str | None:
+    """One line when the fit time budget dropped candidates, else None."""
+    if not trained.skipped:
+        return None
+    budget = f"{trained.budget_s:.1f} s" if trained.budget_s is not None else "its"
+    dropped = ", ".join(sorted(trained.skipped))
+    why = next(iter(trained.skipped.values()))
+    return f"fit time budget ({budget} of retrain_timeout_s): skipped {dropped} ({why})"
+
+
 def error_kind(error: BaseException) -> str:
     """A short label for the errors metric."""
     for kind, types in (
@@ -287,7 +297,7 @@ class Daemon:
         abandoned = False
         try:
             trained = retrain.run_bounded(
-                lambda: retrain.train(rt, now, deadline=deadline),
+                lambda: retrain.train(rt, now, deadline=deadline, timeout_s=schedule.retrain_timeout_s),
                 timeout_s=schedule.retrain_timeout_s,
                 stop=self.stop,
                 what=rt.name,
@@ -313,6 +323,9 @@ class Daemon:
         except ForecastError as e:  # the model still serves from memory
             self._failed(rt, e, "cannot store the model", "retrain")
         rt.artifact = artifact
+        rt.fit_note = _budget_note(trained)
+        if rt.fit_note:
+            log.info(rt.fit_note, extra={"target": rt.name})
         next_at = self._next_retrain(artifact.trained_at)
         if next_at <= now:  # the history lags by more than an interval: retraining at once would not help
             lag_h = (now - artifact.trained_at).total_seconds() / 3600

@@ -6,6 +6,12 @@ time). A retrain that takes longer is abandoned: it counts as failed with a clea
 retried with backoff, and the next target's retrain starts at once. Python cannot stop a thread,
 so the abandoned one runs on to its end and its result is thrown away; until then the target's
 next retrain waits (runs never pile up). A SIGTERM abandons the running retrain the same way.
+
+Within that limit the model choice has a time budget, so that a slow candidate is dropped with a
+stated reason rather than the whole retrain abandoned: when the fit starts, whatever is left of
+``retrain_timeout_s`` minus the half of it kept in reserve (for a candidate already running and the
+final refit, which are not cut short) is the backtest's budget. Seasonal naive is always
+backtested, so a retrain whose history read took most of the limit still ends with a model.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pandas as pd
@@ -30,6 +36,7 @@ from predictor.runtime.targets import read_history, request_from_policy
 
 log = logging.getLogger("predictor.retrain")
 T = TypeVar("T")
+RESERVE_SHARE = 0.5  # of retrain_timeout_s, kept for the candidate in flight and the final refit
 
 
 class RetrainAbandoned(ForecastError):
@@ -38,20 +45,24 @@ class RetrainAbandoned(ForecastError):
 
 @dataclass(frozen=True)
 class Trained:
-    """A retrain's result: the artifact, how many points it saw, and why a fallback was fitted."""
+    """A retrain's result: the artifact, how many points it saw, why a fallback was fitted, and
+    the candidates the fit time budget skipped (kind -> reason)."""
 
     artifact: ModelArtifact
     points: int
     fallback_reason: str | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    budget_s: float | None = None
 
 
-def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
-    """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time by
-    which the fit should be done (see :func:`fit`)."""
+def train(rt: TargetState, now: pd.Timestamp, *, deadline: float, timeout_s: float) -> Trained:
+    """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time at
+    which the retrain is abandoned, ``timeout_s`` its whole limit (see :func:`fit_budget_s`)."""
     request = request_from_policy(rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0))
     history = read_history(rt.source, now, request)
     window = training_window(history, now, request.train_days)
-    selection = fit(window, request, deadline=deadline)
+    budget_s = fit_budget_s(deadline, timeout_s)
+    selection = fit(window, request, budget_s=budget_s)
     step = pd.Timedelta(seconds=request.step_s)
     seen = window.dropna()
     scores = {k: s.mase for k, s in selection.scores.items() if s.status == "ok" and math.isfinite(s.mase)}
@@ -66,17 +77,23 @@ def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
         inputs=rt.inputs,
         fitted_at=now,
     )
-    return Trained(artifact, len(seen), selection.fallback_reason)
+    skipped = {
+        kind: s.error or "skipped"
+        for kind, s in selection.scores.items()
+        if selection.budget_hit and s.status == "skipped" and "budget" in (s.error or "")
+    }
+    return Trained(artifact, len(seen), selection.fallback_reason, skipped, budget_s)
 
 
-def fit(window: pd.Series, request: ForecastRequest, *, deadline: float) -> Selection:
-    """Choose and fit the model: the one place where a fit's time budget goes in.
+def fit_budget_s(deadline: float, timeout_s: float, *, clock: Callable[[], float] = time.monotonic) -> float:
+    """Seconds the model choice may spend backtesting: what is left before ``deadline`` (monotonic
+    seconds) less the reserve (:data:`RESERVE_SHARE` of ``timeout_s``), never below zero."""
+    return max(0.0, deadline - clock() - RESERVE_SHARE * timeout_s)
 
-    ``deadline`` (monotonic seconds) is when :func:`run_bounded` abandons the retrain; model
-    selection that honours a time budget should stop trying candidates before it, so that it
-    returns the best model found rather than being abandoned.
-    """
-    return choose_and_fit(window, request)
+
+def fit(window: pd.Series, request: ForecastRequest, *, budget_s: float | None) -> Selection:
+    """Choose and fit the model: the one place where a fit's time budget goes in."""
+    return choose_and_fit(window, request, budget_s=budget_s)
 
 
 def run_bounded(

@@ -92,6 +92,7 @@ class TargetState:
     plan: Plan | None = None
     clamps: tuple[Clamp, ...] = ()
     gone: bool = False
+    fit_note: str | None = None  # the candidates the last fit's time budget dropped, and why
 
     @classmethod
     def create(

@@ -55,6 +55,7 @@ def target_status(rt: TargetState, decision: Decision | None) -> dict[str, Any]:
         "cold_start_source": rt.cold_start.source,
         "cold_start_detail": rt.cold_start.detail,
         "clamps": [c.describe() for c in rt.clamps],
+        "fit_note": rt.fit_note,
     }
 
 

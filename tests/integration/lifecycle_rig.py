@@ -126,7 +126,8 @@ class World:
             "prometheus": {"url": self.prometheus.url, "timeout_s": 2, "retries": 0},
             "kubernetes": {"lease_namespace": LEASE_NS, "leader_election": False, "request_timeout_s": 3},
             "state_dir": str(self.tmp_path / state),
-            "policy": {"model": "harmonic", "history_window_days": 21},
+            # Self-tuning off unless a scenario turns it on: it replays days of history per target.
+            "policy": {"model": "harmonic", "history_window_days": 21, "tune": False},
             "targets": targets,
         }
         for section, values in sections.items():
