@@ -289,7 +289,8 @@ def backtest(
             extra_quantiles=tuple(c.quantile for c in tuning.candidates(policy)) if tuned else (),
         )
         result = run_with_progress(load, settings_)
-        tuning_result = tune_as_daemon(load, result, tuning) if tuned else None
+        reselect = settings_policy.tune_reselect
+        tuning_result = tune_as_daemon(load, result, tuning, reselect=reselect) if tuned else None
         if tuning_result is not None and tuning_result.tuned:
             result = result.with_row("tuned", tuning_result.policy.floor, tuning=tuning_result.to_dict())
         elif tuning_result is not None:
@@ -331,8 +332,11 @@ def _profile_cold_start(profile: str) -> ColdStart:
     return replace(found, detail=f"{found.detail} of {profile}")
 
 
-def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> TuningResult:
-    """Self-tune as the daemon would at the first replayed minute, on the history before it only."""
+def tune_as_daemon(
+    load: pd.Series, result: BacktestResult, tuning: Tuning, *, reselect: bool = False
+) -> TuningResult:
+    """Self-tune as the daemon would at the first replayed minute, on the history before it only
+    (``reselect``: the policy's ``tune_reselect``, as the daemon reads it)."""
     start = result.index[0]
     with err_console.status("self-tuning on the history before the replay ..."):
         return tune_policy(
@@ -344,4 +348,5 @@ def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> T
             tuning=tuning,
             cadence=result.settings.cadence,
             now=start,
+            reselect=reselect,
         )

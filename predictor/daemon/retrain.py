@@ -32,7 +32,7 @@ from predictor.forecasting.selection import Selection
 from predictor.forecasting.store import ModelArtifact
 from predictor.planning import Bounds
 from predictor.runtime.forecast import ForecastRequest, choose_and_fit, training_window
-from predictor.runtime.targets import read_history, request_from_policy
+from predictor.runtime.targets import read_training_history, request_from_policy
 
 log = logging.getLogger("predictor.retrain")
 T = TypeVar("T")
@@ -58,8 +58,12 @@ class Trained:
 def train(rt: TargetState, now: pd.Timestamp, *, deadline: float, timeout_s: float) -> Trained:
     """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time at
     which the retrain is abandoned, ``timeout_s`` its whole limit (see :func:`fit_budget_s`)."""
-    request = request_from_policy(rt.name, rt.policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0))
-    history = read_history(rt.source, now, request)
+    # The configured policy, not the self-tuned one: the model is chosen as the tuning's replay
+    # chose it, so that a tuned quantile never changes which model it was tuned on.
+    request = request_from_policy(
+        rt.name, rt.configured_policy, pod=rt.pod, cold_start=rt.cold_start, bounds=Bounds(0)
+    )
+    history = read_training_history(rt.source, now, request)
     window = training_window(history, now, request.train_days)
     budget_s = fit_budget_s(deadline, timeout_s)
     selection = fit(window, request, budget_s=budget_s)
@@ -103,10 +107,13 @@ def run_bounded(
     stop: threading.Event,
     what: str,
     on_late_finish: Callable[[float], None],
+    job: str = "retrain",
+    limit: str = "retrain_timeout_s",
 ) -> T:
     """Run ``work`` in a thread and wait for it at most ``timeout_s`` seconds, or until ``stop``.
 
-    Raises RetrainAbandoned when it runs out (``on_late_finish(seconds)`` is called from the
+    Raises RetrainAbandoned (saying ``job`` and the ``limit`` setting) when it runs out
+    (``on_late_finish(seconds)`` is called from the
     thread when the abandoned work ends); any error of ``work`` is raised here.
     """
     done = threading.Event()
@@ -124,7 +131,7 @@ def run_bounded(
             if abandoned.is_set():
                 on_late_finish(time.monotonic() - started)
 
-    thread = threading.Thread(target=body, name=f"retrain {what}", daemon=True)
+    thread = threading.Thread(target=body, name=f"{job} {what}", daemon=True)
     thread.start()
     deadline = started + timeout_s
     while not done.is_set():
@@ -136,9 +143,9 @@ def run_bounded(
             why = (
                 "the daemon is stopping"
                 if stop.is_set()
-                else f"it took longer than retrain_timeout_s ({timeout_s:g} s)"
+                else f"it took longer than {limit} ({timeout_s:g} s)"
             )
-            raise RetrainAbandoned(f"retrain abandoned: {why}")
+            raise RetrainAbandoned(f"{job} abandoned: {why}")
         done.wait(min(left, 0.2))
     if "error" in outcome:
         error = outcome["error"]
