@@ -262,7 +262,7 @@ class PolicySettings(BaseModel):
     tune_reselect: bool = Field(
         False,
         description="Self-tuning replays the model choice at every replayed retrain (exact, about 3x "
-        "slower) instead of choosing once and refitting that model.",
+        "the cost) instead of choosing it once and refitting that model.",
     )
     tune_min_quantile: float = Field(
         0.9, ge=0.5, lt=1, description="Self-tuning never sizes the floor on a lower quantile than this."

@@ -7,11 +7,13 @@
 - :meth:`Daemon.retrain_due`: retrain the targets whose retrain is due, one at a time, each
   bounded in time (:mod:`predictor.daemon.retrain`); a failure is retried with capped backoff;
 - :meth:`Daemon.reconcile_all`: one reconcile cycle over every target, all with the same ``now``;
-- :meth:`Daemon.observe_all`: the live forecast error, and the pod start-ups of the targets that
-  learn their cold start.
+- :meth:`Daemon.observe_all`: the live forecast error, the pod start-ups of the targets that
+  learn their cold start, and the capacity per pod, configured against observed, of the targets
+  with ``pod_metrics_selector`` (:mod:`predictor.runtime.capacity_check`).
 
 - :meth:`Daemon.tune_due`: self-tune the targets whose tuning is due, one at a time, each bounded
-  in time (:mod:`predictor.daemon.tune`); a failure keeps the policy in force and backs off;
+  in time (:mod:`predictor.daemon.tune_jobs`, :mod:`predictor.daemon.tune`); a failure keeps the
+  policy in force and backs off;
 
 Per-target jobs keep their timing in the target's :class:`~predictor.daemon.state.JobTimer`s
 (``rt.jobs``): ``retrain`` and ``tune``.
@@ -40,20 +42,18 @@ from predictor.actuation import scaledobject as so
 from predictor.actuation.cluster import Cluster
 from predictor.actuation.errors import ScaledObjectGone
 from predictor.config import Settings
-from predictor.daemon import cold_start, discovery, persist, retrain, tune
+from predictor.daemon import cold_start, discovery, persist, retrain
 from predictor.daemon import status as status_file
+from predictor.daemon.capacity_jobs import CapacityJobs
 from predictor.daemon.clock import Clock
 from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.reconcile import Decision, reconcile_target
 from predictor.daemon.retrain import RetrainAbandoned, Trained
 from predictor.daemon.state import TargetState, TargetTable, TunedChoice
+from predictor.daemon.tune_jobs import TuneJobs
 from predictor.errors import ActuationError, ConfigError, ForecastError, PredictorError, SourceError
-from predictor.forecasting.base import quantile_label
 from predictor.forecasting.store import ModelStore
-from predictor.planning import Bounds
-from predictor.runtime import capacity_check
 from predictor.runtime.targets import source_for
-from predictor.simulation.tuning import TuningResult
 
 log = logging.getLogger("predictor.daemon")
 
@@ -81,7 +81,7 @@ def error_kind(error: BaseException) -> str:
     return "internal"
 
 
-class Daemon:
+class Daemon(TuneJobs, CapacityJobs):
     """All managed targets, and the jobs run on them (see the module docstring)."""
 
     def __init__(
@@ -389,121 +389,10 @@ class Daemon:
         what = "forecasting from the last model" if rt.artifact is not None else "no model yet"
         self._failed(rt, error, f"retrain failed ({what}); retrying in {wait_s:.0f} s", "retrain")
 
-    # Self-tuning.
-
-    def tune_due(self) -> list[str]:
-        """Self-tune, one at a time, every target whose tuning is due; returns their names."""
-        ran = []
-        for rt in self.targets.snapshot():
-            if self.stop.is_set():
-                break
-            if rt.gone or not rt.tuning.enabled or not rt.tune_job.is_due(self.clock.now()):
-                continue
-            self.tune(rt.name)
-            ran.append(rt.name)
-        return ran
-
-    def tune(self, name: str) -> bool:
-        """Self-tune one target; on failure the policy in force stays and a retry is scheduled."""
-        rt = self.targets.get(name)
-        if rt is None or rt.gone:
-            return False
-        now = self.clock.now()
-        timer = rt.tune_job
-        if timer.running:
-            self._tune_failed(rt, now, ForecastError("the previous, abandoned tuning is still running"))
-            return False
-        timer.running = True
-        started = time.monotonic()
-
-        def late(seconds: float) -> None:
-            timer.running = False
-            log.warning(
-                "an abandoned tuning ended after %.0f s; its result is discarded",
-                seconds,
-                extra={"target": name},
-            )
-
-        abandoned = False
-        try:
-            if rt.bounds is None:  # tuned before its first reconcile: read the object's bounds now
-                rt.bounds = self._bounds_of(rt)
-            result = retrain.run_bounded(
-                lambda: tune.tune_target(rt, now, settings=self.settings),
-                timeout_s=self.settings.schedule.tune_timeout_s,
-                stop=self.stop,
-                what=rt.name,
-                on_late_finish=late,
-                job="self-tuning",
-                limit="tune_timeout_s",
-            )
-        except RetrainAbandoned as e:
-            abandoned = True  # its thread clears ``running`` when it ends
-            self._tune_failed(rt, now, e)
-            return False
-        except Exception as e:  # the catch-all of this job: any error of this target
-            self._tune_failed(rt, now, e)
-            return False
-        finally:
-            if not abandoned:
-                timer.running = False
-        self._tuned(rt, now, result, time.monotonic() - started)
-        return True
-
-    def _bounds_of(self, rt: TargetState) -> Bounds | None:
-        """The baseline and maxReplicaCount as a reconcile reads them off the object (None offline)."""
-        if self.cluster is None:
-            return None
-        view = self.cluster.scaled_objects.get(rt.ref)
-        remembered = rt.memory if rt.mode == "patch" else None
-        return Bounds(so.effective_baseline(view, remembered), view.max_replicas, rt.policy.floor.cap)
-
-    def _tuned(self, rt: TargetState, now: pd.Timestamp, result: TuningResult, seconds: float) -> None:
-        timer = rt.tune_job
-        self.metrics.of(self.metrics.tune_duration, rt.name).set(seconds)
-        self.metrics.of(self.metrics.tune_failures, rt.name).set(0)
-        choice = tune.choice_of(result, now)
-        if choice is None:  # too little history: the policy in force stays; history grows
-            timer.succeeded(now + pd.Timedelta(seconds=self.settings.schedule.retrain_interval_s))
-            rt.tune_note = result.reason
-            log.info("%s; sizing with %s", result.reason, tune.policy_label(rt), extra={"target": rt.name})
-            return
-        before = tune.policy_label(rt)
-        old_quantile = rt.policy.quantile
-        rt.apply_tuned(choice)
-        rt.tune_note = None
-        timer.succeeded(now + pd.Timedelta(seconds=rt.tuning.interval_s))
-        self.metrics.of(self.metrics.tune_last_success, rt.name).set(now.timestamp())
-        if abs(old_quantile - rt.policy.quantile) > 1e-9:  # the forecast series under the old label goes
-            self.metrics.drop(self.metrics.forecast_quantile, rt.name, quantile_label(old_quantile))
-        self._publish_policy(rt)
-        after = tune.policy_label(rt)
-        changed = before != after
-        log.info(
-            "self-tuned in %.1f s: %s%s",
-            seconds,
-            choice.reason,
-            f" (was {before})" if changed else " (unchanged)",
-            extra={"target": rt.name, "quantile": choice.quantile, "buffer": choice.buffer},
-        )
-        if changed:
-            self._policy_event(rt, now, f"sizing with {after}, was {before}: {choice.reason}")
-        self._save(rt)
-
-    def _tune_failed(self, rt: TargetState, now: pd.Timestamp, error: BaseException) -> None:
-        schedule = self.settings.schedule
-        wait_s = rt.tune_job.failed(
-            now, str(error), first_s=schedule.retrain_retry_s, max_s=schedule.retrain_retry_max_s
-        )
-        self.metrics.of(self.metrics.tune_failures, rt.name).set(rt.tune_job.failures)
-        what = f"self-tuning failed (keeping {tune.policy_label(rt)}); retrying in {wait_s:.0f} s"
-        self._failed(rt, error, what, "tune")
-
-    def _policy_event(self, rt: TargetState, now: pd.Timestamp, message: str) -> None:
-        """A PolicyTuned Event on the object: best-effort, by the leader, in patch and metric modes."""
-        self._object_event(rt, now, "PolicyTuned", message)
+    # Shared by the jobs.
 
     def _object_event(self, rt: TargetState, now: pd.Timestamp, reason: str, message: str) -> None:
+        """An Event on the target's object: best-effort, by the leader, in patch and metric modes."""
         if self.cluster is None or rt.mode == "dry-run" or self.read_only or not self.is_leader():
             return
         try:
@@ -512,14 +401,6 @@ class Daemon:
         except PredictorError as error:
             self.metrics.of(self.metrics.errors, rt.name, "event").inc()
             log.warning("cannot record the %s Event: %s", reason, error, extra={"target": rt.name})
-
-    def _publish_policy(self, rt: TargetState) -> None:
-        """The sizing quantile and buffer in force, labelled with where they come from."""
-        source = "tuned" if rt.tuned is not None else "configured"
-        for gauge in (self.metrics.tuned_quantile, self.metrics.tuned_buffer):
-            self.metrics.drop(gauge, rt.name, "configured" if source == "tuned" else "tuned")
-        self.metrics.of(self.metrics.tuned_quantile, rt.name, source).set(rt.policy.quantile)
-        self.metrics.of(self.metrics.tuned_buffer, rt.name, source).set(rt.policy.floor.buffer)
 
     # Reconciling.
 
@@ -587,36 +468,6 @@ class Daemon:
                 with self._guard(rt, "observe", "cannot check the capacity per pod"):
                     self._check_capacity(rt, now)
             self._save(rt)
-
-    def _check_capacity(self, rt: TargetState, now: pd.Timestamp) -> None:
-        """Configured against observed capacity per pod: metrics, the OFF flag (an Event when it
-        turns on or off), and the pod model sizing uses. No observation proves nothing: the flag
-        stays as it was and sizing keeps the configured capacity, saying so."""
-        try:
-            check = capacity_check.check_capacity(self.settings, rt.settings, now)
-        except ConfigError as e:  # no objective to observe at: said once, not every pass
-            if rt.capacity_note != str(e):
-                log.warning("cannot check the capacity per pod: %s", e, extra={"target": rt.name})
-            rt.capacity, rt.capacity_note, rt.pod = None, str(e), rt.configured_pod
-            return
-        was_off = rt.capacity_off
-        rt.capacity = check
-        self.metrics.of(self.metrics.capacity_configured, rt.name).set(check.configured.rps_per_pod(1.0))
-        observed = check.observed.rps_per_pod
-        if check.observed.status == "no-data" or observed is None:
-            self.metrics.drop(self.metrics.capacity_observed, rt.name)  # missing, not zero
-        else:
-            self.metrics.of(self.metrics.capacity_observed, rt.name).set(observed)
-            rt.capacity_off = check.off
-        self.metrics.of(self.metrics.capacity_off, rt.name).set(1.0 if rt.capacity_off else 0.0)
-        opted_in = rt.settings.policy.size_with_observed_capacity
-        rt.pod = check.sizing if opted_in else rt.configured_pod
-        rt.capacity_note = check.sizing_reason
-        if rt.capacity_off != was_off:
-            turned = "on" if rt.capacity_off else "off"
-            log.info("capacity OFF flag turned %s: %s", turned, check.reason, extra={"target": rt.name})
-            reason = "CapacityProfileOff" if rt.capacity_off else "CapacityProfileOk"
-            self._object_event(rt, now, reason, f"{check.reason}; sizing: {check.sizing_reason}")
 
     def _observe_error(self, rt: TargetState, now: pd.Timestamp) -> None:
         if rt.artifact is None or rt.model_problem():

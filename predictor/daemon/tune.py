@@ -15,8 +15,8 @@ It runs in the same worker as the retrains (one fit or replay at a time), bounde
 floor dropped), is logged in one line and counted, and is retried with the retrains' backoff.
 Too little history to tune is no failure: the configured policy stays, and it is tried again one
 retrain interval later. ``policy.tune_reselect`` (default off) replays the model choice at every
-replayed retrain: exact, but about 2.7 times the cost (27.9 s against 10.3 s per target in the
-pre-warm replay benchmark).
+replayed retrain: exact, but about 3.3 times the cost (57 s against 17 s of one core per target in
+``bench/daemon_tune_cost.py``).
 
 The choice (quantile, buffer, the one-line reason with the replay's figures, when) is kept in the
 target's memory file, so a restart sizes with it at once and re-tunes when it is due.
