@@ -191,7 +191,10 @@ def test_the_scheduler_runs_the_tune_job_and_status_and_metrics_show_the_choice(
     try:
 
         def tuned_status() -> dict | None:
-            found = json.loads(get_text(port, "/status")).get("targets", {}).get("chat", {})
+            try:
+                found = json.loads(get_text(port, "/status")).get("targets", {}).get("chat", {})
+            except urllib.error.URLError:  # not serving yet
+                return None
             return found if (found.get("policy") or {}).get("source") == "tuned" else None
 
         found = wait_for(tuned_status, 120, "/status to show the tuned policy")
