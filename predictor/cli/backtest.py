@@ -318,7 +318,8 @@ def backtest(
         if settings_.events:  # the same replay without the events: what did they cost or save?
             plain = run_with_progress(load, replace(settings_, events=()))
             result = result.with_run("without-events", plain.predictive)
-        tuning_result = tune_as_daemon(load, result, tuning) if tuned else None
+        reselect = tuning.reselect
+        tuning_result = tune_as_daemon(load, result, tuning, reselect=reselect) if tuned else None
         if tuning_result is not None and tuning_result.tuned:
             result = result.with_row("tuned", tuning_result.policy.floor, tuning=tuning_result.to_dict())
         elif tuning_result is not None:
@@ -379,8 +380,11 @@ def _profile_cold_start(profile: str) -> ColdStart:
     return replace(found, detail=f"{found.detail} of {profile}")
 
 
-def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> TuningResult:
-    """Self-tune as the daemon would at the first replayed minute, on the history before it only."""
+def tune_as_daemon(
+    load: pd.Series, result: BacktestResult, tuning: Tuning, *, reselect: bool = False
+) -> TuningResult:
+    """Self-tune as the daemon would at the first replayed minute, on the history before it only
+    (``reselect``: the policy's ``tune_reselect``, as the daemon reads it)."""
     start = result.index[0]
     with err_console.status("self-tuning on the history before the replay ..."):
         return tune_policy(
@@ -393,4 +397,5 @@ def tune_as_daemon(load: pd.Series, result: BacktestResult, tuning: Tuning) -> T
             cadence=result.settings.cadence,
             now=start,
             events=result.settings.events,
+            reselect=reselect,
         )

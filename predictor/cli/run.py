@@ -130,6 +130,29 @@ def _floor(d: Decision) -> str:
     return f"{_n(d.current)}→{_n(d.floor)}"
 
 
+def _policy(found: dict) -> str:
+    """The sizing quantile and buffer in force, e.g. ``p90+20% tuned``."""
+    policy = found.get("policy") or {}
+    if "quantile" not in policy:
+        return "-"
+    return f"p{policy['quantile'] * 100:g}+{policy['buffer']:.0%} {policy.get('source', '')}".strip()
+
+
+def _wiring_notes(name: str, found: dict) -> list[str]:
+    """Self-tuning's choice and a profile flagged OFF, one line each."""
+    notes = []
+    choice = (found.get("tuning") or {}).get("choice")
+    if choice:
+        notes.append(f"{name}: self-tuned at {choice['tuned_at']}: {choice['reason']}")
+    capacity = found.get("capacity") or {}
+    if capacity.get("off"):
+        reason = ((capacity.get("check") or {}).get("reason")) or "observed capacity differs from the profile"
+        notes.append(f"{name}: capacity OFF: {reason}")
+    if capacity.get("sizing"):
+        notes.append(f"{name}: sizing: {capacity['sizing']}")
+    return notes
+
+
 def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
@@ -165,10 +188,12 @@ def status(config: ConfigOption = None, output: OutputOption = Output.table) -> 
             row = [d.target, state, _n(d.current), _n(d.floor), d.next_change or "-", d.model or "-"]
             if output is Output.wide:
                 origin = rt.origin if rt is not None else "-"
-                row += [d.mode, origin, _n(d.baseline), seen.get("next_retrain_at") or "-"]
+                next_retrain = seen.get("next_retrain_at") or "-"
+                row += [d.mode, origin, _n(d.baseline), next_retrain, _policy(seen or here)]
             rows.append(row)
             if error:
                 notes.append(f"{d.target}: {error}")
+            notes += _wiring_notes(d.target, seen or here)
             notes += [f"{d.target}: {clamp}" for clamp in d.clamps]
             known = here.get("events", {})
             notes += [f"{d.target}: event active: {w['text']}" for w in known.get("active", [])]
@@ -181,7 +206,7 @@ def status(config: ConfigOption = None, output: OutputOption = Output.table) -> 
         else:
             headers = ["TARGET", "STATE", "FLOOR", "PLANNED", "NEXT CHANGE", "MODEL"]
             if output is Output.wide:
-                headers += ["MODE", "ORIGIN", "BASE", "NEXT RETRAIN"]
+                headers += ["MODE", "ORIGIN", "BASE", "NEXT RETRAIN", "POLICY"]
             print(layout(headers, rows, notes))
             if written:
                 print(f"\ndaemon status written at {written.get('written_at')}")

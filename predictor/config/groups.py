@@ -120,6 +120,12 @@ class ScheduleSettings(BaseModel):
     retrain_retry_max_s: int = Field(
         1_800, ge=1, description="Longest wait between two retries of a failing retrain, seconds."
     )
+    tune_timeout_s: int = Field(
+        1_800,
+        ge=1,
+        description="Longest one self-tuning of a target (history read and replays) may take; past it "
+        "the tuning is abandoned, the policy in force kept, and it is retried with backoff, seconds.",
+    )
     reconcile_interval_s: float = Field(60, ge=1, description="Interval between reconcile cycles, seconds.")
     discovery_interval_s: float = Field(
         300,
@@ -253,6 +259,11 @@ class PolicySettings(BaseModel):
         14.0, gt=0, le=60, description="Recent history replayed by self-tuning, days."
     )
     tune_interval_s: int = Field(86_400, ge=3_600, description="Interval between two tunings, seconds.")
+    tune_reselect: bool = Field(
+        False,
+        description="Self-tuning replays the model choice at every replayed retrain (exact, about 3x "
+        "the cost) instead of choosing it once and refitting that model.",
+    )
     tune_min_quantile: float = Field(
         0.9, ge=0.5, lt=1, description="Self-tuning never sizes the floor on a lower quantile than this."
     )

@@ -1,4 +1,8 @@
-"""The daemon's HTTP endpoints: /metrics (Prometheus text format), /healthz and /readyz.
+"""The daemon's HTTP endpoints: /metrics (Prometheus text format), /healthz, /readyz and /status.
+
+/status serves the last reconcile cycle's status as JSON, the document ``predictor status`` reads
+from the state directory (per target: state, floor, model, the sizing policy in force with
+self-tuning's choice, the capacity check).
 
 /healthz answers 200 while reconcile cycles keep completing and 503 once none has completed
 for ``schedule.liveness_timeout_s``, so a liveness probe restarts a wedged daemon; /readyz
@@ -37,8 +41,9 @@ class EndpointServer:
         registry: CollectorRegistry,
         readiness: Probe,
         liveness: Probe | None = None,
+        status: Callable[[], str] | None = None,
     ) -> None:
-        handler = _handler(registry, readiness, liveness or (lambda: (True, {})))
+        handler = _handler(registry, readiness, liveness or (lambda: (True, {})), status or (lambda: "{}"))
         try:
             self._server = ThreadingHTTPServer((address, port), handler)
         except OSError as error:
@@ -74,7 +79,9 @@ def _bind_error(address: str, port: int, error: OSError) -> PredictorError:
     return EndpointError(f"cannot listen on {where}: {error.strerror or error}")
 
 
-def _handler(registry: CollectorRegistry, readiness: Probe, liveness: Probe) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    registry: CollectorRegistry, readiness: Probe, liveness: Probe, status: Callable[[], str]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -85,6 +92,8 @@ def _handler(registry: CollectorRegistry, readiness: Probe, liveness: Probe) -> 
                 ok, detail = probe()
                 body = json.dumps({key: ok, **detail}).encode()
                 self._send(200 if ok else 503, body, "application/json")
+            elif path == "/status":
+                self._send(200, status().encode(), "application/json")
             else:
                 self._send(404, b"not found\n", "text/plain")
 

@@ -7,12 +7,16 @@
 - :meth:`Daemon.retrain_due`: retrain the targets whose retrain is due, one at a time, each
   bounded in time (:mod:`predictor.daemon.retrain`); a failure is retried with capped backoff;
 - :meth:`Daemon.reconcile_all`: one reconcile cycle over every target, all with the same ``now``;
-- :meth:`Daemon.observe_all`: the live forecast error, and the pod start-ups of the targets that
-  learn their cold start.
+- :meth:`Daemon.observe_all`: the live forecast error, the pod start-ups of the targets that
+  learn their cold start, and the capacity per pod, configured against observed, of the targets
+  with ``pod_metrics_selector`` (:mod:`predictor.runtime.capacity_check`).
+
+- :meth:`Daemon.tune_due`: self-tune the targets whose tuning is due, one at a time, each bounded
+  in time (:mod:`predictor.daemon.tune_jobs`, :mod:`predictor.daemon.tune`); a failure keeps the
+  policy in force and backs off;
 
 Per-target jobs keep their timing in the target's :class:`~predictor.daemon.state.JobTimer`s
-(``rt.jobs``): ``retrain`` today; a ``tune`` job (re-tuning the floor policy on a schedule) gets
-its own entry there and its own ``*_due`` method beside :meth:`Daemon.retrain_due`.
+(``rt.jobs``): ``retrain`` and ``tune``.
 
 Every job runs each target inside one catch-all (:meth:`Daemon._guard`): an error of one target,
 ours or not, is logged through the JSON logger, counted in ``predictor_errors_total`` and
@@ -41,16 +45,28 @@ from predictor.config import Settings
 from predictor.config.events import events_for
 from predictor.daemon import cold_start, discovery, persist, retrain
 from predictor.daemon import status as status_file
+from predictor.daemon.capacity_jobs import CapacityJobs
 from predictor.daemon.clock import Clock
 from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.reconcile import Decision, reconcile_target
 from predictor.daemon.retrain import RetrainAbandoned, Trained
-from predictor.daemon.state import TargetState, TargetTable
+from predictor.daemon.state import TargetState, TargetTable, TunedChoice
+from predictor.daemon.tune_jobs import TuneJobs
 from predictor.errors import ActuationError, ConfigError, ForecastError, PredictorError, SourceError
 from predictor.forecasting.store import ModelStore, TrainingInputs
 from predictor.runtime.targets import source_for, token_sources_for
 
 log = logging.getLogger("predictor.daemon")
+
+
+def _budget_note(trained: Trained) -> str | None:
+    """One line when the fit time budget dropped candidates, else None."""
+    if not trained.skipped:
+        return None
+    budget = f"{trained.budget_s:.1f} s" if trained.budget_s is not None else "its"
+    dropped = ", ".join(sorted(trained.skipped))
+    why = next(iter(trained.skipped.values()))
+    return f"fit time budget ({budget} of retrain_timeout_s): skipped {dropped} ({why})"
 
 
 def error_kind(error: BaseException) -> str:
@@ -66,7 +82,7 @@ def error_kind(error: BaseException) -> str:
     return "internal"
 
 
-class Daemon:
+class Daemon(TuneJobs, CapacityJobs):
     """All managed targets, and the jobs run on them (see the module docstring)."""
 
     def __init__(
@@ -109,6 +125,7 @@ class Daemon:
         self._started = time.monotonic()
         self._last_progress: float | None = None  # the end of the last reconcile cycle
         self._restored = False
+        self._status = "{}"  # the last cycle's status document, JSON
         self._count_targets()
 
     # Start-up.
@@ -132,6 +149,7 @@ class Daemon:
             saved = None
         if saved is not None:
             rt.uid, rt.memory, rt.startups = saved.uid, saved.memory, saved.startups
+            self._restore_tuned(rt, saved.tuned, now)
             self._saved[rt.name] = str(saved.to_json())
             if rt.settings.cold_start.learn:
                 rt.cold_start = cold_start.learned(
@@ -142,8 +160,11 @@ class Daemon:
         finally:
             self._schedule_first_retrain(rt, now)
         self._publish_lead_time(rt)
+        self._publish_policy(rt)
         if rt.artifact is None:
             return 0
+        if rt.tuning.enabled and rt.tune_job.due_at is None and rt.model_problem() is None:
+            rt.tune_job.due_at = now  # a usable model is there: tune now, not after the next retrain
         self._publish_model(rt, now)
         log.info(
             "loaded model %s trained on data up to %s",
@@ -152,6 +173,22 @@ class Daemon:
             extra={"target": rt.name},
         )
         return 1
+
+    def _restore_tuned(self, rt: TargetState, choice: TunedChoice | None, now: pd.Timestamp) -> None:
+        """Put a stored tuning back in force and schedule the next one when it is due."""
+        if choice is None:
+            return
+        if not rt.apply_tuned(choice):
+            why = "self-tuning is off" if not rt.tuning.enabled else "it is no longer a candidate"
+            log.info("not using the stored tuning %s: %s", choice.label, why, extra={"target": rt.name})
+            return
+        rt.tune_job.due_at = max(now, choice.tuned_at + pd.Timedelta(seconds=rt.tuning.interval_s))
+        log.info(
+            "sizing with the stored tuning %s from %s",
+            choice.label,
+            choice.tuned_at,
+            extra={"target": rt.name},
+        )
 
     def _schedule_first_retrain(self, rt: TargetState, now: pd.Timestamp) -> None:
         stale = rt.stale_inputs() if rt.artifact is not None else []
@@ -315,7 +352,7 @@ class Daemon:
         abandoned = False
         try:
             trained = retrain.run_bounded(
-                lambda: retrain.train(rt, now, deadline=deadline),
+                lambda: retrain.train(rt, now, deadline=deadline, timeout_s=schedule.retrain_timeout_s),
                 timeout_s=schedule.retrain_timeout_s,
                 stop=self.stop,
                 what=rt.name,
@@ -356,6 +393,9 @@ class Daemon:
         rt.artifact = artifact
         rt.holiday_level = trained.holiday_level
         rt.token_models = trained.token_models
+        rt.fit_note = _budget_note(trained)
+        if rt.fit_note:
+            log.info(rt.fit_note, extra={"target": rt.name})
         next_at = self._next_retrain(artifact.trained_at)
         if next_at <= now:  # the history lags by more than an interval: retraining at once would not help
             lag_h = (now - artifact.trained_at).total_seconds() / 3600
@@ -369,6 +409,8 @@ class Daemon:
             log.warning("trained, but %s; next try in %.0f s", why, wait_s, extra={"target": rt.name})
         else:
             rt.retrain.succeeded(next_at)
+        if rt.tuning.enabled and rt.tune_job.due_at is None:
+            rt.tune_job.due_at = now  # the first tuning, once there is a model
         self.metrics.of(self.metrics.training_duration, rt.name).set(seconds)
         self.metrics.of(self.metrics.retrain_failures, rt.name).set(rt.retrain.failures)
         self._publish_model(rt, now)
@@ -390,6 +432,19 @@ class Daemon:
         what = "forecasting from the last model" if rt.artifact is not None else "no model yet"
         self._failed(rt, error, f"retrain failed ({what}); retrying in {wait_s:.0f} s", "retrain")
 
+    # Shared by the jobs.
+
+    def _object_event(self, rt: TargetState, now: pd.Timestamp, reason: str, message: str) -> None:
+        """An Event on the target's object: best-effort, by the leader, in patch and metric modes."""
+        if self.cluster is None or rt.mode == "dry-run" or self.read_only or not self.is_leader():
+            return
+        try:
+            view = self.cluster.scaled_objects.get(rt.ref)
+            self.cluster.scaled_objects.emit_event(view, reason, message, at=now.to_pydatetime(warn=False))
+        except PredictorError as error:
+            self.metrics.of(self.metrics.errors, rt.name, "event").inc()
+            log.warning("cannot record the %s Event: %s", reason, error, extra={"target": rt.name})
+
     # Reconciling.
 
     def reconcile_all(self, *, write_status: bool = True) -> list[Decision]:
@@ -408,12 +463,18 @@ class Daemon:
         self.metrics.reconcile_duration.set(time.perf_counter() - started)
         self._last_progress = time.monotonic()
         self.metrics.last_reconcile.set(now.timestamp())
+        payload = status_file.status_payload(now, decisions, self.targets.snapshot())
+        self._status = status_file.status_json(payload)
         if write_status and not self.read_only:
             try:
-                status_file.write_status(self.settings.state_dir, now, decisions, self.targets.snapshot())
+                status_file.write_status(self.settings.state_dir, payload)
             except OSError as e:
                 log.warning("cannot write the status file: %s", e)
         return decisions
+
+    def status_document(self) -> str:
+        """The last reconcile cycle's status as JSON (what /status serves); ``{}`` before the first."""
+        return self._status
 
     def _reconcile(self, rt: TargetState, now: pd.Timestamp) -> Decision:
         try:
@@ -446,6 +507,9 @@ class Daemon:
             if rt.settings.cold_start.learn and self.cluster is not None:
                 with self._guard(rt, "observe", "cannot read pod start-ups"):
                     self._observe_startups(rt)
+            if rt.settings.pod_metrics_selector:
+                with self._guard(rt, "observe", "cannot check the capacity per pod"):
+                    self._check_capacity(rt, now)
             self._save(rt)
 
     def _observe_error(self, rt: TargetState, now: pd.Timestamp) -> None:
@@ -529,7 +593,7 @@ class Daemon:
 
     def _save(self, rt: TargetState) -> None:
         """Write the target's memory file when its memory or start-ups changed."""
-        saved = persist.SavedTarget(rt.uid, rt.memory, rt.startups)
+        saved = persist.SavedTarget(rt.uid, rt.memory, rt.startups, rt.tuned)
         text = str(saved.to_json())
         if self.read_only or self._saved.get(rt.name) == text or rt.name not in self.targets:
             return

@@ -3,8 +3,11 @@
 Per target (label ``target``): the forecast (mean and the sizing quantile, req/s) and whether it
 was clamped to its plausibility bound, the recommended floor, the applied floor, the baseline,
 the lead time, the chosen model and its backtest score, the live forecast error, the state, the
-model's age, the training duration, consecutive retrain failures, errors by kind, and which
-known events are active (``predictor_event_active``, label ``event``).
+model's age, the training duration, consecutive retrain failures, and errors by kind; the sizing
+quantile and spike buffer in force (self-tuned or configured), the last successful tuning, its
+duration and consecutive failures; the capacity per pod configured and observed in production, and
+whether the profile is off by more than the margin; and which known events are active
+(``predictor_event_active``, label ``event``).
 ``predictor_recommended_min_replicas`` (labels ``namespace``, ``scaledobject``) is the metric a
 KEDA trigger or ``scalingModifiers`` formula reads in ``metric`` mode.
 
@@ -99,6 +102,54 @@ class DaemonMetrics:
         self.model_age = Gauge(
             "predictor_model_age_seconds",
             "Age of the model in use: now minus the end of the data it saw, seconds.",
+            t,
+            registry=registry,
+        )
+        self.tuned_quantile = Gauge(
+            "predictor_tuned_quantile",
+            "Forecast quantile that sizes the floor now (self-tuned, or the configured one).",
+            [*t, "source"],
+            registry=registry,
+        )
+        self.tuned_buffer = Gauge(
+            "predictor_tuned_buffer",
+            "Spike buffer in force now, a fraction (self-tuned, or the configured one).",
+            [*t, "source"],
+            registry=registry,
+        )
+        self.tune_last_success = Gauge(
+            "predictor_tune_last_success_timestamp_seconds",
+            "Unix time (of the daemon's clock) of the last successful self-tuning.",
+            t,
+            registry=registry,
+        )
+        self.tune_duration = Gauge(
+            "predictor_tune_duration_seconds",
+            "Duration of the last self-tuning, seconds.",
+            t,
+            registry=registry,
+        )
+        self.tune_failures = Gauge(
+            "predictor_tune_consecutive_failures",
+            "Self-tunings of the target that failed in a row (0 after a success).",
+            t,
+            registry=registry,
+        )
+        self.capacity_configured = Gauge(
+            "predictor_capacity_configured_rps_per_pod",
+            "Capacity of one pod by the profile, at full use, req/s.",
+            t,
+            registry=registry,
+        )
+        self.capacity_observed = Gauge(
+            "predictor_capacity_observed_rps_per_pod",
+            "Capacity of one pod observed in production at the objectives, req/s (absent: no observation).",
+            t,
+            registry=registry,
+        )
+        self.capacity_off = Gauge(
+            "predictor_capacity_off",
+            "1 when observed capacity per pod differs from the profile's by more than the margin.",
             t,
             registry=registry,
         )

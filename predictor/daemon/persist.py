@@ -2,7 +2,9 @@
 
 ``<target>.memory.json`` holds the planner's memory as this daemon last knew it (see
 :class:`~predictor.actuation.scaledobject.FloorMemory`), the uid of the ScaledObject it is about,
-and the start-ups seen for the learned cold start. The ScaledObject's own annotations are the
+the start-ups seen for the learned cold start, and self-tuning's choice (quantile, buffer, reason,
+when), so that a restarted daemon sizes with the tuned policy at once and re-tunes on schedule.
+The ScaledObject's own annotations are the
 shared record (every replica reads them); this file covers what they cannot: dry-run and
 offline targets, which write nothing to the cluster, and bookkeeping someone removed by hand.
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from predictor.actuation.scaledobject import FloorMemory
 from predictor.daemon.cold_start import StartupLog
+from predictor.daemon.state import TunedChoice
 from predictor.forecasting.store import ModelStore
 
 MEMORY_SUFFIX = ".memory.json"
@@ -35,6 +38,7 @@ class SavedTarget:
     uid: str | None = None
     memory: FloorMemory = field(default_factory=FloorMemory)
     startups: StartupLog = field(default_factory=StartupLog)
+    tuned: TunedChoice | None = None
 
     def to_json(self) -> dict[str, Any]:
         memory = {
@@ -42,7 +46,10 @@ class SavedTarget:
             for name in FloorMemory.__dataclass_fields__
             for value in [getattr(self.memory, name)]
         }
-        return {"schema_version": 1, "uid": self.uid, "memory": memory, "startups": self.startups.to_json()}
+        doc = {"schema_version": 1, "uid": self.uid, "memory": memory, "startups": self.startups.to_json()}
+        if self.tuned is not None:  # absent in older files: they load as "not tuned yet"
+            doc["tuned"] = self.tuned.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, doc: Any) -> SavedTarget:
@@ -57,6 +64,7 @@ class SavedTarget:
             uid=doc.get("uid"),
             memory=FloorMemory(**values),
             startups=StartupLog.from_json(doc.get("startups")),
+            tuned=TunedChoice.from_json(doc.get("tuned")),
         )
 
 

@@ -100,6 +100,7 @@ def reconcile_target(
     else:
         bounds = Bounds(rt.settings.offline_min_replicas, rt.settings.offline_max_replicas, cap)
         applied = bounds.baseline
+    rt.bounds = bounds  # self-tuning replays within them
     if rt.mode == "patch":
         current = applied
     else:
@@ -220,6 +221,8 @@ def _plan(rt: TargetState, now: pd.Timestamp, bounds: Bounds, current: int, memo
     )
     rt.plan, rt.clamps = plan, tuple(forecast.clamps)
     reason = plan.change_now.reason if plan.change_now else f"holding at {plan.floor_now}"
+    if rt.settings.policy.size_with_observed_capacity and rt.capacity_note:
+        reason += f"; sized with {rt.capacity_note}"
     if rt.clamps:
         reason += "; " + "; ".join(c.describe() for c in rt.clamps)
     peak = forecast.quantile(request.quantile).max()

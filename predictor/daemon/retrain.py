@@ -6,6 +6,12 @@ time). A retrain that takes longer is abandoned: it counts as failed with a clea
 retried with backoff, and the next target's retrain starts at once. Python cannot stop a thread,
 so the abandoned one runs on to its end and its result is thrown away; until then the target's
 next retrain waits (runs never pile up). A SIGTERM abandons the running retrain the same way.
+
+Within that limit the model choice has a time budget, so that a slow candidate is dropped with a
+stated reason rather than the whole retrain abandoned: when the fit starts, whatever is left of
+``retrain_timeout_s`` minus the half of it kept in reserve (for a candidate already running and the
+final refit, which are not cut short) is the backtest's budget. Seasonal naive is always
+backtested, so a retrain whose history read took most of the limit still ends with a model.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pandas as pd
@@ -29,10 +35,11 @@ from predictor.planning import Bounds
 from predictor.runtime import events as known_events
 from predictor.runtime.demand import TokenModels
 from predictor.runtime.forecast import ForecastRequest, choose_and_fit, fit_token_series, training_window
-from predictor.runtime.targets import read_history, read_token_history, request_from_policy
+from predictor.runtime.targets import read_token_history, read_training_history, request_from_policy
 
 log = logging.getLogger("predictor.retrain")
 T = TypeVar("T")
+RESERVE_SHARE = 0.5  # of retrain_timeout_s, kept for the candidate in flight and the final refit
 
 
 class RetrainAbandoned(ForecastError):
@@ -41,30 +48,36 @@ class RetrainAbandoned(ForecastError):
 
 @dataclass(frozen=True)
 class Trained:
-    """A retrain's result: the artifact, how many points it saw, and why a fallback was fitted."""
+    """A retrain's result: the artifact, how many points it saw, why a fallback was fitted, and
+    the candidates the fit time budget skipped (kind -> reason)."""
 
     artifact: ModelArtifact
     points: int
     fallback_reason: str | None
     holiday_level: ev.HolidayLevel | None = None  # the history's past holidays against usual days
     token_models: TokenModels | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    budget_s: float | None = None
 
 
-def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
-    """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time by
-    which the fit should be done (see :func:`fit`)."""
+def train(rt: TargetState, now: pd.Timestamp, *, deadline: float, timeout_s: float) -> Trained:
+    """Read ``rt``'s history up to ``now`` and fit its model. ``deadline`` is the monotonic time at
+    which the retrain is abandoned, ``timeout_s`` its whole limit (see :func:`fit_budget_s`)."""
+    # The configured policy, not the self-tuned one: the model is chosen as the tuning's replay
+    # chose it, so that a tuned quantile never changes which model it was tuned on.
     request = request_from_policy(
         rt.name,
-        rt.policy,
+        rt.configured_policy,
         pod=rt.pod,
         cold_start=rt.cold_start,
         bounds=Bounds(0),
         events=rt.events,
         tokens=rt.tokens,
     )
-    history = read_history(rt.source, now, request)
+    history = read_training_history(rt.source, now, request)
     window = training_window(history, now, request.train_days)
-    selection = fit(window, request, deadline=deadline)
+    budget_s = fit_budget_s(deadline, timeout_s)
+    selection = fit(window, request, budget_s=budget_s)
     token_models = None
     if request.tokens is not None and rt.demand is not None:
         # The token series with the rate's model kind: a failed one is absent, said in the reason.
@@ -85,19 +98,31 @@ def train(rt: TargetState, now: pd.Timestamp, *, deadline: float) -> Trained:
         fitted_at=now,
     )
     level = known_events.holiday_level(window, rt.events)
+    skipped = {
+        kind: s.error or "skipped"
+        for kind, s in selection.scores.items()
+        if selection.budget_hit and s.status == "skipped" and "budget" in (s.error or "")
+    }
     return Trained(
-        artifact, len(seen), selection.fallback_reason, holiday_level=level, token_models=token_models
+        artifact,
+        len(seen),
+        selection.fallback_reason,
+        holiday_level=level,
+        token_models=token_models,
+        skipped=skipped,
+        budget_s=budget_s,
     )
 
 
-def fit(window: pd.Series, request: ForecastRequest, *, deadline: float) -> Selection:
-    """Choose and fit the model: the one place where a fit's time budget goes in.
+def fit_budget_s(deadline: float, timeout_s: float, *, clock: Callable[[], float] = time.monotonic) -> float:
+    """Seconds the model choice may spend backtesting: what is left before ``deadline`` (monotonic
+    seconds) less the reserve (:data:`RESERVE_SHARE` of ``timeout_s``), never below zero."""
+    return max(0.0, deadline - clock() - RESERVE_SHARE * timeout_s)
 
-    ``deadline`` (monotonic seconds) is when :func:`run_bounded` abandons the retrain; model
-    selection that honours a time budget should stop trying candidates before it, so that it
-    returns the best model found rather than being abandoned.
-    """
-    return choose_and_fit(window, request)
+
+def fit(window: pd.Series, request: ForecastRequest, *, budget_s: float | None) -> Selection:
+    """Choose and fit the model: the one place where a fit's time budget goes in."""
+    return choose_and_fit(window, request, budget_s=budget_s)
 
 
 def run_bounded(
@@ -107,10 +132,13 @@ def run_bounded(
     stop: threading.Event,
     what: str,
     on_late_finish: Callable[[float], None],
+    job: str = "retrain",
+    limit: str = "retrain_timeout_s",
 ) -> T:
     """Run ``work`` in a thread and wait for it at most ``timeout_s`` seconds, or until ``stop``.
 
-    Raises RetrainAbandoned when it runs out (``on_late_finish(seconds)`` is called from the
+    Raises RetrainAbandoned (saying ``job`` and the ``limit`` setting) when it runs out
+    (``on_late_finish(seconds)`` is called from the
     thread when the abandoned work ends); any error of ``work`` is raised here.
     """
     done = threading.Event()
@@ -128,7 +156,7 @@ def run_bounded(
             if abandoned.is_set():
                 on_late_finish(time.monotonic() - started)
 
-    thread = threading.Thread(target=body, name=f"retrain {what}", daemon=True)
+    thread = threading.Thread(target=body, name=f"{job} {what}", daemon=True)
     thread.start()
     deadline = started + timeout_s
     while not done.is_set():
@@ -140,9 +168,9 @@ def run_bounded(
             why = (
                 "the daemon is stopping"
                 if stop.is_set()
-                else f"it took longer than retrain_timeout_s ({timeout_s:g} s)"
+                else f"it took longer than {limit} ({timeout_s:g} s)"
             )
-            raise RetrainAbandoned(f"retrain abandoned: {why}")
+            raise RetrainAbandoned(f"{job} abandoned: {why}")
         done.wait(min(left, 0.2))
     if "error" in outcome:
         error = outcome["error"]

@@ -8,14 +8,15 @@ job         every                            does (see :mod:`predictor.daemon.jo
 leader      a third of the lease duration    renew or take the Lease
 reconcile   ``reconcile_interval_s``         one reconcile cycle over every target
 retrain     min(reconcile interval, 10 s)    the per-target retrains that are due
+tune        min(reconcile interval, 10 s)    the per-target self-tunings that are due
 discover    ``discovery_interval_s``         opted-in ScaledObjects, both ways
 observe     ``observe_interval_s``           live forecast error, pod start-ups
 =========== ================================ ===========================================
 
 Per-target timing lives with the target (its ``JobTimer``s, on the daemon's clock), so the
-scheduler only asks "what is due?"; a per-target ``tune`` job is one more row here calling its
-own ``*_due`` method. Separate thread pools: a slow retrain never delays a reconcile or a Lease
-renewal, and discovery and observation never wait for a retrain. Every job has
+scheduler only asks "what is due?". Separate thread pools: a slow retrain never delays a
+reconcile or a Lease renewal, and discovery and observation never wait for a retrain. Retrains
+and self-tunings share one worker, so at most one fit or replay runs at a time. Every job has
 ``max_instances=1`` and ``coalesce=True`` (a slow cycle is never run twice at once; missed runs
 collapse into one) and runs inside a catch-all that logs through the JSON logger and counts the
 error, so nothing escapes to APScheduler's own logger.
@@ -75,6 +76,7 @@ def run_until_stopped(
     add("discover", daemon.discover, schedule.discovery_interval_s, "watch")
     add("reconcile", daemon.reconcile_all, schedule.reconcile_interval_s, "reconcile")
     add("retrain", daemon.retrain_due, min(schedule.reconcile_interval_s, 10.0))
+    add("tune", daemon.tune_due, min(schedule.reconcile_interval_s, 10.0))  # the retrains' worker
     add("observe", daemon.observe_all, schedule.observe_interval_s, "watch")
     scheduler.start()
     log.info("scheduler started: %d targets", len(daemon.targets))

@@ -3,7 +3,9 @@
 A :class:`TargetState` is the one home of a target's state: its settings and policy, its model,
 the planner's memory (kept on the ScaledObject and in the state directory, see
 :mod:`predictor.daemon.persist`), the start-ups seen for the learned cold start, when each of its
-jobs runs next (:class:`JobTimer`), and what the last cycle found (state, reason, plan, clamps).
+jobs runs next (:class:`JobTimer`: ``retrain`` and ``tune``), self-tuning's choice in force
+(:class:`TunedChoice`), the last capacity check, and what the last cycle found (state, reason,
+plan, clamps).
 The :class:`TargetTable` holds them all, safe to read while discovery adds and removes targets.
 
 States (the ``predictor_target_state`` metric and ``predictor status``):
@@ -33,15 +35,17 @@ from predictor.config import TargetSettings
 from predictor.daemon.cold_start import StartupLog
 from predictor.forecasting.base import Clamp
 from predictor.forecasting.store import ModelArtifact, TrainingInputs
-from predictor.planning import ColdStart, Plan
+from predictor.planning import Bounds, ColdStart, Plan
+from predictor.runtime.capacity_check import CapacityCheck
 from predictor.runtime.demand import TokenModels, TokenSizingSpec
-from predictor.runtime.policy import Policy
-from predictor.runtime.targets import cold_start_of, policy_from_settings, token_spec_of
+from predictor.runtime.policy import Policy, Tuning
+from predictor.runtime.targets import cold_start_of, policy_from_settings, token_spec_of, tuning_from_settings
 from predictor.sources.base import HistorySource
 from predictor.sources.demand import DemandSources
 
 Origin = Literal["config", "discovered"]
-RETRAIN = "retrain"  # the name of the per-target retrain job; a tune job gets its own JobTimer
+RETRAIN = "retrain"  # the names of the per-target jobs, each with its JobTimer in TargetState.jobs
+TUNE = "tune"
 
 
 @dataclass
@@ -72,6 +76,52 @@ class JobTimer:
         return wait_s
 
 
+@dataclass(frozen=True)
+class TunedChoice:
+    """What self-tuning chose for a target: the sizing quantile and spike buffer, why (one line with
+    the replay's figures), and when (the daemon's clock). Kept in the target's memory file."""
+
+    quantile: float
+    buffer: float
+    reason: str
+    tuned_at: pd.Timestamp
+    pod_hours: float | None = None
+    shortfall_minutes: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "quantile": self.quantile,
+            "buffer": self.buffer,
+            "reason": self.reason,
+            "tuned_at": self.tuned_at.isoformat(),
+            "pod_hours": self.pod_hours,
+            "shortfall_minutes": self.shortfall_minutes,
+        }
+
+    @classmethod
+    def from_json(cls, doc: object) -> TunedChoice | None:
+        """The choice in ``doc``, or None when there is none; ValueError when it is malformed."""
+        if doc is None:
+            return None
+        if not isinstance(doc, dict):
+            raise ValueError("tuned: not a JSON object")
+        try:
+            return cls(
+                quantile=float(doc["quantile"]),
+                buffer=float(doc["buffer"]),
+                reason=str(doc.get("reason") or ""),
+                tuned_at=pd.Timestamp(doc["tuned_at"]).tz_convert("UTC"),
+                pod_hours=doc.get("pod_hours"),
+                shortfall_minutes=doc.get("shortfall_minutes"),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"tuned: {e}") from e
+
+    @property
+    def label(self) -> str:
+        return f"p{self.quantile * 100:g} + {self.buffer:.0%} buffer"
+
+
 @dataclass
 class TargetState:
     """One managed ScaledObject (see the module docstring)."""
@@ -80,8 +130,11 @@ class TargetState:
     origin: Origin
     ref: ScaledObjectRef
     source: HistorySource
-    policy: Policy
-    pod: PodModel
+    policy: Policy  # in force: the configured one, with self-tuning's quantile and buffer if any
+    pod: PodModel  # sizes the floor: the configured one, or the observed capacity when opted in
+    configured_policy: Policy
+    configured_pod: PodModel
+    tuning: Tuning
     configured_cold_start: ColdStart
     cold_start: ColdStart
     inputs: TrainingInputs  # what a model of this target must have been trained on
@@ -89,7 +142,7 @@ class TargetState:
     memory: FloorMemory = field(default_factory=FloorMemory)  # as this daemon last knew it
     uid: str | None = None  # the ScaledObject the memory is about (a recreated one starts afresh)
     startups: StartupLog = field(default_factory=StartupLog)
-    jobs: dict[str, JobTimer] = field(default_factory=lambda: {RETRAIN: JobTimer()})
+    jobs: dict[str, JobTimer] = field(default_factory=lambda: {RETRAIN: JobTimer(), TUNE: JobTimer()})
     state: str = "no-model"
     last_error: str | None = None
     plan: Plan | None = None
@@ -102,6 +155,13 @@ class TargetState:
     # a token-aware target without them retrains at once, and sizes on its profile's lengths until).
     demand: DemandSources | None = None
     token_models: TokenModels | None = None
+    fit_note: str | None = None  # the candidates the last fit's time budget dropped, and why
+    tuned: TunedChoice | None = None  # self-tuning's choice in force (None: the configured policy)
+    tune_note: str | None = None  # why the last tuning chose nothing (e.g. too little history)
+    bounds: Bounds | None = None  # baseline and max as the last reconcile read them off the object
+    capacity: CapacityCheck | None = None  # the last capacity check (configured against observed)
+    capacity_note: str | None = None  # why there is no capacity check, or what sizing uses
+    capacity_off: bool = False  # the profile is off from production (kept while nothing is observed)
 
     @classmethod
     def create(
@@ -114,14 +174,19 @@ class TargetState:
         demand: DemandSources | None = None,
     ) -> TargetState:
         configured = cold_start_of(settings)
+        policy = policy_from_settings(settings.policy)
+        pod = pod_model(settings.capacity, settings.role)
         return cls(
             events=events,
             settings=settings,
             origin=origin,
             ref=ScaledObjectRef.parse(settings.scaled_object),
             source=source,
-            policy=policy_from_settings(settings.policy),
-            pod=pod_model(settings.capacity, settings.role),
+            policy=policy,
+            pod=pod,
+            configured_policy=policy,
+            configured_pod=pod,
+            tuning=tuning_from_settings(settings.policy),
             configured_cold_start=configured,
             cold_start=configured,
             inputs=inputs_of(settings),
@@ -160,7 +225,33 @@ class TargetState:
         )
         if self.cold_start.source == "learned" and settings.cold_start.learn:
             fresh.cold_start = self.cold_start
+        fresh.bounds, fresh.capacity_off = self.bounds, self.capacity_off
+        if self.tuned is not None:
+            fresh.apply_tuned(self.tuned)
         return fresh
+
+    def allows(self, choice: TunedChoice) -> bool:
+        """Whether ``choice`` is one of the candidates self-tuning may choose under these settings."""
+        if not self.tuning.enabled:
+            return False
+        return any(
+            abs(c.quantile - choice.quantile) < 1e-9 and abs(c.floor.buffer - choice.buffer) < 1e-9
+            for c in self.tuning.candidates(self.configured_policy)
+        )
+
+    def apply_tuned(self, choice: TunedChoice | None) -> bool:
+        """Put ``choice`` in force (None, or one no longer allowed: the configured policy); returns
+        whether it is in force."""
+        if choice is None or not self.allows(choice):
+            self.tuned, self.policy = None, self.configured_policy
+            return False
+        self.tuned = choice
+        self.policy = self.configured_policy.with_floor(quantile=choice.quantile, buffer=choice.buffer)
+        return True
+
+    @property
+    def tune_job(self) -> JobTimer:
+        return self.jobs[TUNE]
 
     @property
     def name(self) -> str:

@@ -190,10 +190,11 @@ def run_forever(app: App, *, install_signals: bool = True) -> None:
         app.registry,
         daemon.ready,
         liveness=daemon.alive,
+        status=daemon.status_document,
     )
     log.info("starting predictor", extra={"config": format_settings(settings), "identity": identity()})
     server.start()
-    log.info("serving /metrics, /healthz and /readyz", extra={"port": server.port})
+    log.info("serving /metrics, /healthz, /readyz and /status", extra={"port": server.port})
     try:
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -116,8 +116,13 @@ def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) ->
     return window
 
 
-def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 0) -> Selection:
+def choose_and_fit(
+    history: pd.Series, request: ForecastRequest, *, seed: int = 0, budget_s: float | None = None
+) -> Selection:
     """``model: auto`` runs the backtest; a named model is fitted as asked, with scores for context.
+
+    ``budget_s`` (seconds, None: no limit) bounds the backtest: the candidates not started by then
+    are skipped with the reason (see :class:`~predictor.forecasting.selection.SelectionSettings`).
 
     The scores are computed at the horizons that matter for pre-warming: from the lead time, in
     two buckets of equal weight, up to 45 minutes past it and up to about four hours past it.
@@ -125,7 +130,9 @@ def choose_and_fit(history: pd.Series, request: ForecastRequest, *, seed: int = 
     """
     history = known_events.training_history(history, request.events)
     lead = int(request.lead_time_s)
-    settings = SelectionSettings(horizons_s=(lead, lead + 2_700, lead + 13_500), quantile=request.quantile)
+    settings = SelectionSettings(
+        horizons_s=(lead, lead + 2_700, lead + 13_500), quantile=request.quantile, budget_s=budget_s
+    )
     if request.model == AUTO:
         return select_model(history, settings=settings, seed=seed)
     registry.make_forecaster(request.model)  # unknown names fail here, clearly

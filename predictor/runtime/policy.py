@@ -98,7 +98,9 @@ class Objective:
 @dataclass(frozen=True)
 class Tuning:
     """Self-tuning: replay the last ``history_days`` under every (quantile, buffer) candidate and keep
-    the cheapest that meets ``objective``; never below ``min_quantile``. Re-run every ``interval_s``."""
+    the cheapest that meets ``objective``; never below ``min_quantile``. Re-run every ``interval_s``.
+    ``reselect`` replays the model choice at every retrain of the tuned days (about 3× the cost);
+    off, the model kind chosen at the first retrain is refitted at the later ones."""
 
     enabled: bool
     history_days: float
@@ -107,6 +109,7 @@ class Tuning:
     quantiles: tuple[float, ...]
     buffers: tuple[float, ...]
     objective: Objective
+    reselect: bool = False
 
     def candidates(self, policy: Policy) -> tuple[Policy, ...]:
         """``policy`` with every allowed (quantile, buffer) pair, safest quantile first."""
@@ -126,4 +129,5 @@ class Tuning:
             "quantiles": list(self.quantiles),
             "buffers": list(self.buffers),
             "objective": self.objective.to_dict(),
+            "reselect": self.reselect,
         }

@@ -71,6 +71,7 @@ def tuning_from_settings(policy: PolicySettings) -> Tuning:
             shortfall_minutes_per_day=policy.objective_shortfall_minutes_per_day,
             shortfall_share=policy.objective_shortfall_share,
         ),
+        reselect=policy.tune_reselect,
     )
 
 
@@ -200,3 +201,22 @@ def read_history(source: HistorySource, now: pd.Timestamp, request: ForecastRequ
     """The training window before ``now`` at the model step."""
     start = (now - pd.Timedelta(seconds=request.train_days * DAY_S)).floor(f"{request.step_s}s")
     return source.fetch(start, now, request.step_s)
+
+
+#: The resolution history is read at for training, then averaged per model step (the replay's).
+READ_STEP_S = 60
+
+
+def read_training_history(source: HistorySource, now: pd.Timestamp, request: ForecastRequest) -> pd.Series:
+    """The training window before ``now`` at the model step, exactly as a replay of the same history
+    sees it: read at one-minute resolution and averaged per model step (a bin with no minute of data
+    stays NaN: missing, not zero). A rate sampled once per model step (``read_history``) is a
+    different series from its average over the step, and a model trained on it makes other
+    decisions than ``predictor backtest`` replays."""
+    step = f"{request.step_s}s"
+    start = (now - pd.Timedelta(seconds=request.train_days * DAY_S)).floor(step)
+    if request.step_s % READ_STEP_S:
+        return source.fetch(start, now, request.step_s)
+    minutes = source.fetch(start, now, READ_STEP_S)
+    binned = minutes.resample(step).mean()
+    return binned.asfreq(step)

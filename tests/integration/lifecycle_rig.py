@@ -32,7 +32,7 @@ from tests.integration.daemon_rig import LEASE_NS, NS, put_namespace
 from tests.integration.faults.rig import FlakyPrometheus
 from tests.support.fake_kube import FakeKube
 
-JOBS = ("leader", "discover", "retrain", "reconcile", "observe")
+JOBS = ("leader", "discover", "retrain", "tune", "reconcile", "observe")
 
 
 class SimClock:
@@ -74,6 +74,7 @@ class Process:
             "leader": self.app.settings.kubernetes.lease_duration_s / 3,
             "discover": schedule.discovery_interval_s,
             "retrain": min(schedule.reconcile_interval_s, 10.0),
+            "tune": min(schedule.reconcile_interval_s, 10.0),
             "reconcile": schedule.reconcile_interval_s,
             "observe": schedule.observe_interval_s,
         }
@@ -91,6 +92,8 @@ class Process:
                 self.daemon.discover()
             elif job == "retrain":
                 self.daemon.retrain_due()
+            elif job == "tune":
+                self.daemon.tune_due()
             elif job == "reconcile":
                 self.decisions += [(now, d) for d in self.daemon.reconcile_all()]
             else:
@@ -126,7 +129,8 @@ class World:
             "prometheus": {"url": self.prometheus.url, "timeout_s": 2, "retries": 0},
             "kubernetes": {"lease_namespace": LEASE_NS, "leader_election": False, "request_timeout_s": 3},
             "state_dir": str(self.tmp_path / state),
-            "policy": {"model": "harmonic", "history_window_days": 21},
+            # Self-tuning off unless a scenario turns it on: it replays days of history per target.
+            "policy": {"model": "harmonic", "history_window_days": 21, "tune": False},
             "targets": targets,
         }
         for section, values in sections.items():

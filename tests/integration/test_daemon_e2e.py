@@ -105,6 +105,10 @@ def test_the_daemon_prewarms_before_the_peak_and_steps_down_after(backfilled_pro
                 "cooldown_s": 900,
                 "step_down_interval_s": 300,
                 "floor_utilization": 0.7,
+                # A tuning that lands mid-ramp (when depends on the machine's speed) may change the
+                # buffer and so lower the floor after the cooldown; self-tuning in the daemon has its
+                # own scenario tests on the movable clock (test_lifecycle_wiring.py).
+                "tune": False,
             },
         )
 

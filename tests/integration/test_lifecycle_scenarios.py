@@ -82,7 +82,7 @@ def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds
     targets = [target("chat", policy={"cooldown_s": 10_800})]  # a long cooldown: memory matters
     control = worlds(at("10:00"), scaled_object("chat"))
     control.start("a", control.settings("state", targets, schedule=NO_JITTER))
-    control.run_until(at("15:30"))
+    control.run_until(at("16:30"))
 
     world = worlds(at("10:00"), scaled_object("chat"))
     settings = world.settings("state", targets, schedule=NO_JITTER)
@@ -93,9 +93,11 @@ def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds
     again = world.start("a-restarted", settings)
     assert again.daemon.targets["chat"].retrain.due_at == at("13:00")  # data end 10:00 + 3 h
     world.run_until(at("15:30"))
+    assert again.daemon.targets["chat"].artifact.trained_at == at("13:00")  # retrained on time
+    world.run_until(at("16:30"))  # past the lowering three hours after the 12:45 raise
 
-    after = applied_each_minute(world, "chat", at("12:31"), at("15:30"))
-    assert after == applied_each_minute(control, "chat", at("12:31"), at("15:30"))
+    after = applied_each_minute(world, "chat", at("12:31"), at("16:30"))
+    assert after == applied_each_minute(control, "chat", at("12:31"), at("16:30"))
     assert lowerings(world.floors("chat")), "the afternoon should lower the floor once the cooldown ends"
     # The restored memory keeps the cooldown: no lowering within 3 h of the raise before it.
     history = world.floors("chat")
@@ -104,7 +106,6 @@ def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds
         last_raise = max(r for r in raises if r < t)
         assert t - last_raise >= pd.Timedelta(hours=3), (t, last_raise, history)
     assert world.events("FallbackToBaseline") == [] and control.events("FallbackToBaseline") == []
-    assert again.daemon.targets["chat"].artifact.trained_at == at("13:00")  # retrained on time
     assert_no_wrong_patch(world.kube)
 
 

@@ -50,6 +50,7 @@ TUNING = {
     "tune_buffers": "buffers",
     "objective_shortfall_minutes_per_day": "objective.shortfall_minutes_per_day",
     "objective_shortfall_share": "objective.shortfall_share",
+    "tune_reselect": "reselect",
 }
 
 
@@ -82,6 +83,7 @@ def test_every_policy_setting_reaches_the_policy_value():
         tune_buffers=(0.05, 0.15),
         objective_shortfall_minutes_per_day=3.25,
         objective_shortfall_share=0.07,
+        tune_reselect=True,
     )
     flat = policy_from_settings(settings).to_dict()
     for field, key in MAPPED.items():

@@ -61,6 +61,7 @@ class FlakyPrometheus:
     url: str = ""
     queries: list[dict[str, str]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    delay_s: float = 0.0  # every answer waits this long first (a slow but working server)
 
     def start(self) -> FlakyPrometheus:
         flaky = self
@@ -90,6 +91,8 @@ class FlakyPrometheus:
         return self
 
     def answer(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+        if self.delay_s:
+            self.release.wait(self.delay_s)
         if self.mode == "503":
             return 503, b"Service Unavailable"
         if self.mode == "slow":

@@ -208,8 +208,10 @@ def test_status_and_release_cover_discovered_targets_and_release_keeps_the_decla
 
     wide = cli.invoke(app, ["status", "--config", str(config), "-o", "wide"])
     assert wide.exit_code == 0, wide.output
-    assert wide.stdout.splitlines()[0].split()[-4:] == ["ORIGIN", "BASE", "NEXT", "RETRAIN"]
-    assert row(wide.stdout, f"{NS}.found").split()[-4:-1] == ["patch", "discovered", "2"]
+    assert wide.stdout.splitlines()[0].split()[-5:] == ["ORIGIN", "BASE", "NEXT", "RETRAIN", "POLICY"]
+    found_row = row(wide.stdout, f"{NS}.found").split()
+    assert found_row[-6:-3] == ["patch", "discovered", "2"]
+    assert found_row[-2:] == ["p90+20%", "configured"]  # the sizing policy in force, and its source
 
     released = cli.invoke(app, ["release", "--config", str(config), "--yes"])
     assert released.exit_code == 0, released.output

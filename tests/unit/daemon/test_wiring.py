@@ -57,7 +57,15 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> ob
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def settings(tmp_path: Path, names: list[str], *, port: int, broken: bool = False, **schedule) -> Settings:
+def settings(
+    tmp_path: Path,
+    names: list[str],
+    *,
+    port: int,
+    broken: bool = False,
+    policy: dict | None = None,
+    **schedule,
+) -> Settings:
     targets = [
         {
             "name": name,
@@ -65,7 +73,13 @@ def settings(tmp_path: Path, names: list[str], *, port: int, broken: bool = Fals
             "history_synthetic": {"seed": index},
             "capacity": {"profile": "llama-3-8b-l40s-tp2"},
             "cold_start": 600,
-            "policy": {"actuation_mode": "patch", "model": "harmonic", "history_window_days": 21},
+            "policy": {
+                "actuation_mode": "patch",
+                "model": "harmonic",
+                "history_window_days": 21,
+                "tune": False,
+                **(policy or {}),
+            },
         }
         for index, name in enumerate(names)
     ]
@@ -153,3 +167,50 @@ def test_sigterm_drops_the_queued_retrains_and_exits_at_once(rig, tmp_path):
     assert took < 5, f"SIGTERM took {took:.1f} s"  # the grace period is 120 s
     assert trained <= 3, f"{trained} of 16 retrains ran after SIGTERM"  # the queue was dropped
     assert rig.kube.get_object("Lease", LEASE_NS, "predictor-leader")["spec"].get("holderIdentity") is None
+
+
+def get_text(port: int, path: str) -> str:
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+        f"http://127.0.0.1:{port}{path}", timeout=5
+    ) as answer:
+        return answer.read().decode()
+
+
+def test_the_scheduler_runs_the_tune_job_and_status_and_metrics_show_the_choice(rig, tmp_path):
+    """run_forever as shipped: the tune row of the schedule runs after the first fit, the choice
+    sizes the floor, and /status and /metrics show it."""
+    rig.kube.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LEASE_NS}})
+    rig.kube.put_object(scaled_object("chat"))
+    port = free_port()
+    tuning = {"tune": True, "tune_history_days": 1.0, "tune_quantiles": [0.95], "tune_buffers": [0.0]}
+    config = settings(tmp_path, ["chat"], port=port, policy=tuning)
+    clock = ShiftedClock(pd.Timestamp("2026-11-18 07:45", tz="UTC"))
+    app = build_app(config, clock=clock, host=rig.kube.url, name="wired")
+    runner = threading.Thread(target=run_forever, args=(app,), kwargs={"install_signals": False})
+    runner.start()
+    try:
+
+        def tuned_status() -> dict | None:
+            try:
+                found = json.loads(get_text(port, "/status")).get("targets", {}).get("chat", {})
+            except urllib.error.URLError:  # not serving yet
+                return None
+            return found if (found.get("policy") or {}).get("source") == "tuned" else None
+
+        found = wait_for(tuned_status, 120, "/status to show the tuned policy")
+        assert found["policy"] == {"quantile": 0.95, "buffer": 0.0, "source": "tuned"}
+        assert "p95 + 0% buffer" in found["tuning"]["choice"]["reason"]
+        metrics = get_text(port, "/metrics")
+        assert 'predictor_tuned_quantile{source="tuned",target="chat"} 0.95' in metrics
+        assert 'predictor_tune_last_success_timestamp_seconds{target="chat"}' in metrics
+        wait_for(
+            lambda: (
+                'predictor_forecast_quantile_rps{quantile="p95",target="chat"}' in get_text(port, "/metrics")
+            ),
+            30,
+            "the floor sized on p95",
+        )
+    finally:
+        app.daemon.stop.set()
+        runner.join(timeout=60)
+    assert not runner.is_alive()
