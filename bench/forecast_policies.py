@@ -189,9 +189,8 @@ def _floor(table: ResidualQuantiles, record: Record, offset: float) -> ResidualQ
         v = np.asarray(row)
         if edge >= calibration.FLOOR_FROM_S:
             r50 = np.interp(0.5, levels, v)
-            v = np.where(
-                levels >= 0.5, np.maximum(v, r50 + spread * np.clip((levels - 0.5) / 0.4, 0, None)), v
-            )
+            floor = r50 + calibration.FLOOR_RANGES * spread * np.clip((levels - 0.5) / 0.4, 0, None)
+            v = np.where(levels >= 0.5, np.maximum(v, floor), v)
         rows.append(tuple(np.maximum.accumulate(v)))
     return ResidualQuantiles(table.edges_s, tuple(rows))
 

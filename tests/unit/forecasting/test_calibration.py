@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predictor.config import PolicySettings, ScheduleSettings
 from predictor.forecasting import calibration, registry, selection
 from predictor.forecasting.base import DAY_S
 from predictor.forecasting.quantiles import LEVELS
@@ -58,7 +59,7 @@ def test_a_weekend_only_history_covers_the_monday_after_it():
     assert np.mean(actual <= bare[day]) < 0.5  # without the floor the weekday is missed
 
 
-def test_the_floor_starts_at_three_hours_and_keeps_quantiles_ordered():
+def test_the_floor_starts_at_six_hours_and_keeps_quantiles_ordered():
     history = _cut(_week(), 4, 7)
     model = registry.make_forecaster("seasonal_naive").fit(history, seed=0)
     before = model.residuals
@@ -74,7 +75,7 @@ def test_the_floor_starts_at_three_hours_and_keeps_quantiles_ordered():
             spread = calibration.daily_level_range(history, model.offset)
             assert spread is not None
             r50 = np.interp(0.5, LEVELS, row)
-            assert np.interp(0.9, LEVELS, row) >= r50 + spread - 1e-9
+            assert np.interp(0.9, LEVELS, row) >= r50 + calibration.FLOOR_RANGES * spread - 1e-9
     forecast = model.predict(history.index[-1] + pd.Timedelta(seconds=STEP_S), 288)
     assert (forecast.quantile(0.5) <= forecast.quantile(0.9)).all()
     assert (forecast.quantile(0.9) <= forecast.quantile(0.95)).all()
@@ -87,3 +88,11 @@ def test_a_week_of_history_or_more_is_left_alone():
     before = model.residuals
     assert calibration.short_history_floor(model, history) is None
     assert model.residuals == before
+
+
+def test_the_floor_lies_beyond_what_a_pre_warm_floor_reads_between_retrains():
+    # A floor is planned from the last model, up to one retrain interval old, over the cold start's
+    # lead time and the hold window after it: the short-history floor must not start inside that.
+    schedule, policy = ScheduleSettings(), PolicySettings()
+    longest_lead_s = 20 * 60 + policy.lead_time_margin_s + policy.scale_down_window_s
+    assert schedule.retrain_interval_s + longest_lead_s < calibration.FLOOR_FROM_S
