@@ -275,6 +275,14 @@ class PolicySettings(BaseModel):
     tune_buffers: tuple[Buffer, ...] = Field(
         (0.0, 0.1, 0.2, 0.3), min_length=1, description="Spike buffers self-tuning tries, fractions."
     )
+    tune_margin: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A candidate meets the objective on the replay only within this share of its "
+        "allowance (0.5 = half): the days ahead are not the replayed ones. When none does, the "
+        "configured quantile and buffer stay.",
+    )
     actuation_mode: ActuationMode = Field(
         "dry-run", description="patch the ScaledObject, publish a metric, or dry-run (log only; the default)."
     )

@@ -98,9 +98,11 @@ class Objective:
 @dataclass(frozen=True)
 class Tuning:
     """Self-tuning: replay the last ``history_days`` under every (quantile, buffer) candidate and keep
-    the cheapest that meets ``objective``; never below ``min_quantile``. Re-run every ``interval_s``.
-    ``reselect`` replays the model choice at every retrain of the tuned days (about 3× the cost);
-    off, the model kind chosen at the first retrain is refitted at the later ones."""
+    the cheapest that meets ``objective`` with a ``margin`` (its replayed shortfall at most that share
+    of the objective's allowance: the days ahead are not the replayed ones); never below
+    ``min_quantile``. When no candidate meets it, the configured policy stays. Re-run every
+    ``interval_s``. ``reselect`` replays the model choice at every retrain of the tuned days (about 3×
+    the cost); off, the model kind chosen at the first retrain is refitted at the later ones."""
 
     enabled: bool
     history_days: float
@@ -110,15 +112,16 @@ class Tuning:
     buffers: tuple[float, ...]
     objective: Objective
     reselect: bool = False
+    margin: float = 1.0
 
     def candidates(self, policy: Policy) -> tuple[Policy, ...]:
-        """``policy`` with every allowed (quantile, buffer) pair, safest quantile first."""
-        quantiles = sorted({q for q in self.quantiles if q >= self.min_quantile} or {self.min_quantile})
-        return tuple(
-            policy.with_floor(quantile=q, buffer=b)
-            for q in reversed(quantiles)
-            for b in sorted(set(self.buffers), reverse=True)
-        )
+        """``policy`` with every allowed (quantile, buffer) pair, safest first; ``policy``'s own pair is
+        one of them when its quantile is allowed (so that it can be kept)."""
+        quantiles = {q for q in self.quantiles if q >= self.min_quantile} or {self.min_quantile}
+        pairs = {(q, b) for q in quantiles for b in self.buffers}
+        if policy.quantile >= self.min_quantile:
+            pairs.add((policy.quantile, policy.floor.buffer))
+        return tuple(policy.with_floor(quantile=q, buffer=b) for q, b in sorted(pairs, reverse=True))
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -129,5 +132,6 @@ class Tuning:
             "quantiles": list(self.quantiles),
             "buffers": list(self.buffers),
             "objective": self.objective.to_dict(),
+            "margin": self.margin,
             "reselect": self.reselect,
         }

@@ -72,6 +72,7 @@ def tuning_from_settings(policy: PolicySettings) -> Tuning:
             shortfall_share=policy.objective_shortfall_share,
         ),
         reselect=policy.tune_reselect,
+        margin=policy.tune_margin,
     )
 
 

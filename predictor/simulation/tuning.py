@@ -7,8 +7,14 @@ forecasting is replayed once over the tuning window (:func:`~predictor.simulatio
 record_forecasts`, retrains and reconciles at the daemon's cadence), and each candidate costs one
 planner replay and one KEDA replay on it. The objective (:class:`~predictor.runtime.policy.
 Objective`) bounds the shortfall minutes: per replayed day, or as a share of KEDA alone's on the
-same replay. Among the candidates that meet it the cheapest in pod-hours wins (ties: the safer,
-higher quantile and buffer); when none meets it, the one with the least shortfall.
+same replay. A candidate meets it with the tuning's margin: its replayed shortfall at most
+``margin`` × the allowance (the days ahead are not the replayed ones). Among the candidates that
+meet it the cheapest in pod-hours wins (ties: the safer, higher quantile and buffer); when none
+meets it, the configured policy stays (it is always a candidate when its quantile is allowed;
+otherwise the candidate with the least shortfall). Both rules were chosen by leave-one-trace-out
+on the pre-warm replay of ``bench/prewarm_replay.py``: the least shortfall when none meets, and no
+margin, bought shortfall minutes at 1.2-1.6× the oracle's cost on histories where no policy meets
+the objective (``bench/RESULTS.md``).
 
 Entry point for the daemon: :func:`tune_policy` (history, policy, cold start, pod, bounds,
 tuning settings, cadence, now) -> :class:`TuningResult` (the chosen policy, a one-line reason, the
@@ -161,6 +167,7 @@ def choose(
     days = (end - start).total_seconds() / DAY_S
     reactive = simulate(load, reactive_floor(len(load), cluster), cluster)
     allowance = tuning.objective.allowance(days, reactive.shortfall_minutes)
+    within = tuning.margin * allowance
     candidates = []
     for candidate in tuning.candidates(policy):
         run = replay_floor(tape, candidate.floor, pod=pod, bounds=bounds)
@@ -172,22 +179,21 @@ def choose(
                 pod_hours=outcome.pod_hours,
                 shortfall_minutes=outcome.shortfall_minutes,
                 unserved_fraction=outcome.unserved_fraction,
-                meets=outcome.shortfall_minutes <= allowance + 1e-9,
+                meets=outcome.shortfall_minutes <= within + 1e-9,
             )
         )
     meeting = [c for c in candidates if c.meets]
+    configured = [c for c in candidates if _same(c, policy)]
     if meeting:
         best = min(meeting, key=lambda c: (round(c.pod_hours, 6), -c.quantile, -c.buffer))
         verdict = f"the cheapest of {len(meeting)} of {len(candidates)} candidates meeting"
     else:
-        best = min(
-            candidates, key=lambda c: (c.shortfall_minutes, c.unserved_fraction, round(c.pod_hours, 6))
-        )
-        verdict = (
-            f"none of {len(candidates)} candidates meets the objective, so the least shortfall; objective"
-        )
+        best = configured[0] if configured else min(candidates, key=_least_shortfall)
+        kept = "the configured one stays" if configured else "the least shortfall"
+        verdict = f"none of {len(candidates)} candidates meets the objective, so {kept}; objective"
+    share = "" if tuning.margin >= 1 else f", within {tuning.margin:.0%} of it"
     reason = (
-        f"{best.label}: {verdict} {tuning.objective.describe()} ({allowance:.0f} min) over "
+        f"{best.label}: {verdict} {tuning.objective.describe()} ({allowance:.0f} min{share}) over "
         f"{days:.1f} d to {end:%Y-%m-%d %H:%M}: {best.pod_hours:,.1f} pod-h, {best.shortfall_minutes:.0f} "
         f"shortfall min (KEDA alone {reactive.pod_hours:,.1f} pod-h, {reactive.shortfall_minutes:.0f} min)"
     )
@@ -202,6 +208,17 @@ def choose(
         reactive_shortfall_minutes=reactive.shortfall_minutes,
         allowance_minutes=allowance,
         fits=tape.fits,
+    )
+
+
+def _least_shortfall(c: Candidate) -> tuple[float, float, float]:
+    return (c.shortfall_minutes, c.unserved_fraction, round(c.pod_hours, 6))
+
+
+def _same(candidate: Candidate, policy: Policy) -> bool:
+    return (
+        abs(candidate.quantile - policy.quantile) < 1e-9
+        and abs(candidate.buffer - policy.floor.buffer) < 1e-9
     )
 
 

@@ -116,7 +116,10 @@ TUNING = {
     "tune": True,
     "tune_history_days": 1.0,
     "tune_quantiles": [0.9, 0.95],
-    "tune_buffers": [0.0, 0.5],  # the configured 0.2 is not a candidate: the choice changes the floor
+    "tune_buffers": [0.0, 0.5],
+    # The configured p80 is below the minimum, so it is not a candidate: the choice changes the floor.
+    "tune_min_quantile": 0.9,
+    "forecast_quantile": 0.8,
 }
 
 

@@ -93,7 +93,10 @@ TUNED_POLICY = {
     "tune_history_days": 1.0,
     "tune_interval_s": 3_600,
     "tune_quantiles": [0.9, 0.95],
-    "tune_buffers": [0.0, 0.5],  # the configured 0.2 is not a candidate: any choice is a change
+    "tune_buffers": [0.0, 0.5],
+    # The configured p80 + 20 % is below the minimum quantile, so not a candidate: any choice is a change.
+    "tune_min_quantile": 0.9,
+    "forecast_quantile": 0.8,
 }
 
 
@@ -131,7 +134,7 @@ def test_the_daemon_tunes_after_its_first_fit_sizes_with_the_choice_and_shows_it
         f"sizing with p{choice.quantile * 100:g} + {choice.buffer:.0%} buffer (self-tuned)"
         in event["message"]
     )
-    assert "was p90 + 20% buffer (configured)" in event["message"]
+    assert "was p80 + 20% buffer (configured)" in event["message"]
     status = json.loads((Path(process.app.settings.state_dir) / "status.json").read_text())["targets"]["chat"]
     assert status["policy"]["source"] == "tuned" and status["policy"]["quantile"] == choice.quantile
     assert status["tuning"]["choice"]["reason"] == choice.reason
@@ -199,7 +202,7 @@ def test_tune_false_never_tunes(worlds):
     rt = process.daemon.targets["chat"]
     assert rt.artifact is not None and rt.tuned is None and rt.tune_job.due_at is None
     assert rt.policy == rt.configured_policy
-    assert process.metric("predictor_tuned_quantile", target="chat", source="configured") == 0.9
+    assert process.metric("predictor_tuned_quantile", target="chat", source="configured") == 0.8
     assert process.metric("predictor_tune_last_success_timestamp_seconds", target="chat") is None
     assert world.events("PolicyTuned") == []
 

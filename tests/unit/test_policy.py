@@ -51,6 +51,7 @@ TUNING = {
     "objective_shortfall_minutes_per_day": "objective.shortfall_minutes_per_day",
     "objective_shortfall_share": "objective.shortfall_share",
     "tune_reselect": "reselect",
+    "tune_margin": "margin",
 }
 
 
@@ -84,6 +85,7 @@ def test_every_policy_setting_reaches_the_policy_value():
         objective_shortfall_minutes_per_day=3.25,
         objective_shortfall_share=0.07,
         tune_reselect=True,
+        tune_margin=0.45,
     )
     flat = policy_from_settings(settings).to_dict()
     for field, key in MAPPED.items():

@@ -182,7 +182,14 @@ def test_the_scheduler_runs_the_tune_job_and_status_and_metrics_show_the_choice(
     rig.kube.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": LEASE_NS}})
     rig.kube.put_object(scaled_object("chat"))
     port = free_port()
-    tuning = {"tune": True, "tune_history_days": 1.0, "tune_quantiles": [0.95], "tune_buffers": [0.0]}
+    tuning = {
+        "tune": True,
+        "tune_history_days": 1.0,
+        "tune_quantiles": [0.95],
+        "tune_buffers": [0.0],
+        "tune_min_quantile": 0.9,
+        "forecast_quantile": 0.8,  # below the minimum: not a candidate, so p95 + 0 % is the only one
+    }
     config = settings(tmp_path, ["chat"], port=port, policy=tuning)
     clock = ShiftedClock(pd.Timestamp("2026-11-18 07:45", tz="UTC"))
     app = build_app(config, clock=clock, host=rig.kube.url, name="wired")

@@ -103,12 +103,13 @@ def test_never_below_the_minimum_quantile():
     assert (result.chosen.quantile, result.chosen.buffer) == (0.95, 0.0)
 
 
-def test_when_no_candidate_meets_the_objective_the_least_shortfall_wins_and_it_says_so():
-    s = settings(tune_quantiles=(0.8,), tune_buffers=(0.0, 0.2))
+def _choose_on_low_forecasts(**changes):
+    """Every quantile at half the true load: no candidate can cover the mornings."""
+    s = settings(tune_quantiles=(0.8,), tune_buffers=(0.0, 0.2), **changes)
     policy = policy_from_settings(s)
     load = square_days()
-    result = choose(
-        scaled_tape(load, policy, {0.5: 0.5, 0.8: 0.5, 0.9: 0.5}),
+    return choose(
+        scaled_tape(load, policy, {0.5: 0.5, 0.7: 0.5, 0.8: 0.5, 0.9: 0.5}),
         load.to_numpy(),
         policy,
         tuning=tuning_from_settings(s),
@@ -116,9 +117,35 @@ def test_when_no_candidate_meets_the_objective_the_least_shortfall_wins_and_it_s
         bounds=BOUNDS,
         cluster=cluster_for(POD, policy, COLD, BOUNDS, step_s=60.0),
     )
+
+
+def test_when_no_candidate_meets_the_objective_the_configured_policy_stays_and_it_says_so():
+    result = _choose_on_low_forecasts()  # configured p90 + 20 %: a candidate besides p80 ± 20 %
+    assert {(c.quantile, c.buffer) for c in result.candidates} == {(0.9, 0.2), (0.8, 0.2), (0.8, 0.0)}
+    assert not any(c.meets for c in result.candidates)
+    assert (result.chosen.quantile, result.chosen.buffer) == (0.9, 0.2)
+    assert result.policy.quantile == 0.9 and result.policy.floor.buffer == 0.2
+    assert "none of 3 candidates meets the objective, so the configured one stays" in result.reason
+
+
+def test_when_the_configured_quantile_is_not_allowed_the_least_shortfall_wins():
+    result = _choose_on_low_forecasts(forecast_quantile=0.7)  # below tune_min_quantile 0.8
+    assert {c.quantile for c in result.candidates} == {0.8}
     assert not any(c.meets for c in result.candidates)
     assert result.chosen.buffer == 0.2  # the same minutes short, but 12 pods at the step leave less unserved
-    assert "none of 2 candidates meets the objective" in result.reason
+    assert "none of 2 candidates meets the objective, so the least shortfall" in result.reason
+
+
+def test_a_candidate_meets_only_within_the_margin_of_the_allowance():
+    # 10 minutes a day allowed: 30 over the 3 days. p80 + 0 % is short 30 minutes (17 pods at each step).
+    loose = tuned(objective_shortfall_minutes_per_day=10, tune_margin=1.0)
+    by = {(c.quantile, c.buffer): c for c in loose.candidates}
+    assert loose.allowance_minutes == 30 and by[(0.8, 0.0)].shortfall_minutes == 30
+    assert by[(0.8, 0.0)].meets and (loose.chosen.quantile, loose.chosen.buffer) == (0.8, 0.0)
+    strict = tuned(objective_shortfall_minutes_per_day=10, tune_margin=0.5)
+    by = {(c.quantile, c.buffer): c for c in strict.candidates}
+    assert not by[(0.8, 0.0)].meets and (strict.chosen.quantile, strict.chosen.buffer) == (0.9, 0.0)
+    assert "within 50% of it" in strict.reason
 
 
 def test_tuning_a_target_on_its_own_history_with_the_real_forecaster():
