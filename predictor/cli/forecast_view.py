@@ -10,6 +10,7 @@ JSON schema (``schema: predictor.forecast/v1``)::
       "generated_at": "2026-03-02T08:00:00Z",    # the "now" of the forecast (--at)
       "trained_on": {"start": "...", "end": "...", "points": 8064},
       "step_s": 300, "quantile": 0.9, "lead_time_s": 920,
+      "band": "its own residuals, pooled from 1 h with the backtest's (...)",  # where the quantiles came from
       "points": [                                # one per model step from now
         {"t": "...", "mean": 41.2, "p50": 40.8, "p90": 47.9, "p95": 50.3, "pods": 3, "floor": 4,
          "events": ["launch-day"]}            # the known events active at that point ([] if none)
@@ -184,6 +185,7 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
         "step_s": tf.request.step_s,
         "quantile": tf.request.quantile,
         "lead_time_s": tf.request.lead_time_s,
+        "band": tf.calibration,
         "points": points,
         "scores": {
             kind: {
@@ -225,8 +227,9 @@ def summary_text(tf: TargetForecast) -> Text:
     text.append(
         f"lead time {human_duration(r.lead_time_s)} (cold start {human_duration(r.cold_start.seconds)}, "
         f"{r.cold_start.detail}, + margin {human_duration(r.margin_s)}); floor bounds "
-        f"{r.bounds.baseline}..{r.bounds.upper}"
+        f"{r.bounds.baseline}..{r.bounds.upper}\n"
     )
+    text.append(f"quantiles from {tf.calibration}")
     return text
 
 

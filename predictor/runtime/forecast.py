@@ -11,7 +11,7 @@ import pandas as pd
 from predictor import events as ev
 from predictor.capacity import PodModel
 from predictor.errors import ForecastError
-from predictor.forecasting import registry
+from predictor.forecasting import calibration, registry
 from predictor.forecasting.base import DAY_S, FittedModel, Forecast, quantile_label
 from predictor.forecasting.selection import CandidateScore, Selection, SelectionSettings, select_model
 from predictor.planning import Bounds, ColdStart, Demand, FloorState, Plan, plan_floor
@@ -104,6 +104,7 @@ class TargetForecast:
     plan: Plan
     effects: known_events.EventEffects | None = None
     tokens: TokenDemand | None = None
+    calibration: str = "the model's own residuals"  # where the quantile band came from
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:
@@ -144,7 +145,10 @@ def choose_and_fit(
         model = registry.make_forecaster(request.model).fit(history, seed=seed)
     except ForecastError as e:
         return replace(selection, fallback_reason=f"{request.model} could not be fitted: {e}")
-    return replace(selection, kind=request.model, model=model, fallback_reason=None)
+    note = "the model's own residuals"
+    floor = calibration.short_history_floor(model, history)  # as a chosen model gets it
+    note = f"{note}; {floor}" if floor else note
+    return replace(selection, kind=request.model, model=model, fallback_reason=None, calibration=note)
 
 
 def fit_token_series(
@@ -326,6 +330,7 @@ def forecast_targets(
                 plan=plan,
                 effects=effects,
                 tokens=tokens,
+                calibration=selection.calibration,
             )
         )
     return out

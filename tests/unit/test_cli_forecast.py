@@ -81,6 +81,29 @@ def test_a_named_model_is_used_and_still_scored(history_csv):
     assert out["scores"]["seasonal_naive"]["status"] == "ok"
 
 
+def test_the_json_and_the_table_say_where_the_band_came_from(history_csv):
+    out = forecast_json("--history", str(history_csv), "--at", AT, "--peak-pods", "20")
+    assert "pooled from 1 h with the backtest's" in out["band"]  # 17 days: no short-history floor
+    assert "under a week" not in out["band"]
+    result = runner.invoke(
+        app,
+        ["forecast", "--history", str(history_csv), "--at", AT, "--peak-pods", "20"],
+        catch_exceptions=False,
+    )
+    assert f"quantiles from {out['band'][:40]}" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("model", ["auto", "harmonic", "seasonal_naive"])
+def test_a_history_under_a_week_gets_the_wider_band_whichever_model(tmp_path, model):
+    path = tmp_path / "short.csv"
+    trace = synthetic_trace(days=21, step_s=300, seed=3)
+    trace[trace.index >= pd.Timestamp("2026-01-17", tz="UTC")].rename("requests").to_csv(
+        path, index_label="timestamp"
+    )  # Saturday 2026-01-17 to the Thursday of --at: 5 days, a weekend then weekdays
+    out = forecast_json("--history", str(path), "--at", AT, "--peak-pods", "20", "--model", model)
+    assert "under a week of history" in out["band"], out["band"]
+
+
 def test_table_output_and_plot(history_csv, tmp_path):
     png = tmp_path / "forecast.png"
     result = runner.invoke(
