@@ -152,17 +152,47 @@ def _quantile_or_none(forecast: Forecast | None, q: float) -> np.ndarray | None:
     return None if forecast is None else forecast.quantile(q)
 
 
+def rate_ratio(rate: Forecast, before: Forecast) -> np.ndarray:
+    """Per point, how much the known events scaled the mean request rate (1 where it was 0)."""
+    base = np.asarray(before.mean, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(base > 0, np.asarray(rate.mean, dtype=float) / base, 1.0)
+    return np.where(np.isfinite(ratio), ratio, 1.0)
+
+
+def follow_rate(tokens: Forecast | None, ratio: np.ndarray | None) -> Forecast | None:
+    """A token series' forecast scaled point by point by ``ratio`` (see :func:`rate_ratio`): the
+    events change how many requests arrive, not how long each is, so the token rates follow."""
+    if tokens is None or ratio is None:
+        return tokens
+    return Forecast(
+        tokens.index,
+        tokens.mean * ratio,
+        {q: v * ratio for q, v in tokens.quantiles.items()},
+        tokens.model,
+        tokens.clamps,
+    )
+
+
 def token_demand(
     rate: Forecast,
     models: TokenModels,
     spec: TokenSizingSpec,
     quantile: float,
     quantiles: tuple[float, ...],
+    *,
+    before_events: Forecast | None = None,
 ) -> TokenDemand:
-    """Forecast the token series over ``rate``'s index and size ``spec``'s role at every point."""
+    """Forecast the token series over ``rate``'s index and size ``spec``'s role at every point.
+
+    ``before_events`` is the rate forecast before the known events' effects: the token series then
+    follow the rate's change in proportion (:func:`follow_rate`).
+    """
     start, periods = rate.index[0], len(rate.index)
+    ratio = None if before_events is None else rate_ratio(rate, before_events)
     prompt = None if models.prompt is None else models.prompt.predict(start, periods, quantiles)
     output = None if models.output is None else models.output.predict(start, periods, quantiles)
+    prompt, output = follow_rate(prompt, ratio), follow_rate(output, ratio)
 
     def size(q: float) -> RolePods:
         rates = TokenRates(rate.quantile(q), _quantile_or_none(prompt, q), _quantile_or_none(output, q))

@@ -217,7 +217,8 @@ def predict_demand_and_plan(
     The events' rate effects apply after the forecast's plausibility clamp; the floor limits and the
     events' sentences go to the planner. ``holiday_level`` is the training history's (see
     :func:`predictor.runtime.events.holiday_level`); without it a holiday is forecast like its
-    fallback weekday. The token work is sized on the forecast after the events' effects on the rate.
+    fallback weekday. The token work is sized on the forecast after the events' effects on the rate,
+    and the token series follow the rate's change in proportion (lengths per request unchanged).
     """
     step = pd.Timedelta(seconds=request.step_s)
     rules = request.policy.floor.rules
@@ -230,7 +231,14 @@ def predict_demand_and_plan(
     tokens = None
     if request.tokens is not None:
         models = token_models or TokenModels(reasons=("the token series have no fitted model yet",))
-        tokens = token_demand(forecast, models, request.tokens, request.quantile, request.quantiles)
+        tokens = token_demand(
+            forecast,
+            models,
+            request.tokens,
+            request.quantile,
+            request.quantiles,
+            before_events=raw if effects.any else None,
+        )
     plan = plan_floor(
         known_events.with_limits(demand_of(forecast, request.quantile, tokens), effects),
         request.pod,

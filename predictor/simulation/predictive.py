@@ -45,7 +45,14 @@ from predictor.forecasting.base import Clamp, quantile_label
 from predictor.forecasting.selection import CandidateScore
 from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
 from predictor.runtime import events as known_events
-from predictor.runtime.demand import TOKEN_COLUMNS, TokenModels, fit_token_models, token_kind
+from predictor.runtime.demand import (
+    TOKEN_COLUMNS,
+    TokenModels,
+    fit_token_models,
+    follow_rate,
+    rate_ratio,
+    token_kind,
+)
 from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, token_fitter, training_window
 from predictor.runtime.policy import Cadence, Policy
 
@@ -218,12 +225,15 @@ def record_forecasts(
             key = (len(fits), now.floor(bin_freq))
             if key not in rows:
                 predicted = model.predict(key[1], periods, recorded)
+                ratio = None
                 if events:
+                    before = predicted
                     predicted, effects = known_events.apply_events(
                         model, predicted, events, step_s=policy.step_s, holiday_level=level
                     )
                     lows.append(effects.min_pods)
                     highs.append(effects.max_pods)
+                    ratio = rate_ratio(predicted, before) if effects.any else None
                 rows[key] = len(origins)
                 origins.append(key[1])
                 for q in recorded:
@@ -231,7 +241,7 @@ def record_forecasts(
                 means.append(predicted.mean)
                 clamps.append(tuple(predicted.clamps))
                 if token_bins is not None:
-                    _record_tokens(token_series, token_models, key[1], periods, recorded)
+                    _record_tokens(token_series, token_models, key[1], periods, recorded, ratio)
             entry[r] = rows[key]
         if progress is not None:
             progress(min(int(i) + every, n), n)
@@ -269,11 +279,14 @@ def _record_tokens(
     origin: pd.Timestamp,
     periods: int,
     quantiles: tuple[float, ...],
+    ratio: np.ndarray | None = None,
 ) -> None:
-    """One row of each token series' forecasts (NaN where that series has no model)."""
+    """One row of each token series' forecasts (NaN where that series has no model), scaled by the
+    known events' ``ratio`` on the rate as the daemon scales them (:func:`~predictor.runtime.demand.
+    follow_rate`)."""
     for column in TOKEN_COLUMNS:
         model = models.of(column)
-        predicted = None if model is None else model.predict(origin, periods, quantiles)
+        predicted = None if model is None else follow_rate(model.predict(origin, periods, quantiles), ratio)
         per = out.setdefault(column, {q: [] for q in quantiles})
         for q in quantiles:
             per[q].append(np.full(periods, np.nan) if predicted is None else predicted.quantile(q))

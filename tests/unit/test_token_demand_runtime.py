@@ -159,3 +159,39 @@ def test_an_ensemble_sizes_its_token_series_with_its_best_single_model():
     }
     assert token_kind("ensemble", scores) == "seasonal_naive"
     assert token_kind("harmonic", scores) == "harmonic"
+
+
+def test_a_known_event_scales_the_token_series_with_the_rate(trace):
+    """A ×2 launch doubles the requests, not the lengths: the role's work doubles in its window."""
+    from predictor import events as ev
+
+    now = now_of(trace)
+    start, end = now + pd.Timedelta(hours=6), now + pd.Timedelta(hours=9)
+    launch = ev.Event("launch", ev.OneOff(start, end), ev.Effect("multiply", 2.0))
+    plain = request("decode")
+    with_launch = request_from_policy(
+        "decode",
+        plain.policy,
+        pod=plain.pod,
+        cold_start=plain.cold_start,
+        bounds=plain.bounds,
+        events=(launch,),
+        tokens=plain.tokens,
+    )
+    before = forecast_target(trace[REQUESTS], plain, now, token_history=trace)
+    after = forecast_target(trace[REQUESTS], with_launch, now, token_history=trace)
+    assert before.tokens is not None and after.tokens is not None
+    inside = (after.tokens.index >= start) & (after.tokens.index < end)
+    assert inside.sum() == 36
+    np.testing.assert_allclose(after.forecast.mean[inside], 2 * before.forecast.mean[inside])
+    q = plain.quantile
+    a, b = after.tokens.output, before.tokens.output  # decode reads the output tokens
+    assert a is not None and b is not None
+    np.testing.assert_allclose(a.quantile(q)[inside], 2 * b.quantile(q)[inside])
+    np.testing.assert_allclose(a.quantile(q)[~inside], b.quantile(q)[~inside])
+    # Lengths per request are unchanged, so the work (and the need) doubles in the window.
+    np.testing.assert_allclose(
+        after.tokens.mean_output_tokens[inside], before.tokens.mean_output_tokens[inside]
+    )
+    work_after, work_before = after.tokens.work[inside], before.tokens.work[inside]
+    assert work_after.sum() > 1.8 * work_before.sum()

@@ -74,3 +74,40 @@ def test_predictive_prewarms_the_ramp_that_reactive_misses(trace):
     assert [kind for _, kind in result.fits] == ["harmonic"] * 8  # retrained every 6 h
     # The recorded forecast is the one made a lead time earlier, so it exists after the first lead time.
     assert np.isnan(result.forecast[:10]).all() and np.isfinite(result.forecast[60:]).all()
+
+
+def test_the_replay_scales_the_token_series_with_a_known_event_as_the_daemon_does():
+    from predictor import events as ev
+    from predictor.capacity.demand import OUTPUT_TOKENS, REQUESTS
+    from predictor.simulation.predictive import record_forecasts
+    from predictor.sources.synthetic_tokens import synthetic_token_trace
+
+    frame = synthetic_token_trace(days=9, step_s=60, seed=8)
+    start = frame.index[0] + pd.Timedelta(days=8, hours=6)
+    frame = frame[frame.index < start + pd.Timedelta(hours=2)]
+    window = (start + pd.Timedelta(minutes=30), start + pd.Timedelta(hours=4))
+    launch = ev.Event("launch", ev.OneOff(*window), ev.Effect("multiply", 2.0))
+    policy = policy_from_settings(PolicySettings(model="harmonic", history_window_days=7))
+    pod = pod_model_for_peak(float(frame[REQUESTS].max()), 20, utilization=U)
+    common = dict(
+        pod=pod,
+        cold_start=configured_cold_start(total_s=600),
+        policy=policy,
+        cadence=Cadence(retrain_every_s=3 * 3600, reconcile_every_s=600),
+        token_history=frame.drop(columns=[REQUESTS]),
+    )
+    plain = record_forecasts(frame[REQUESTS], start, **common)
+    launched = record_forecasts(frame[REQUESTS], start, events=(launch,), **common)
+    q = policy.quantile
+    rows = launched.origins
+    assert len(rows) == len(plain.origins) >= 2
+    step = pd.Timedelta(seconds=policy.step_s)
+    for r, origin in enumerate(rows):
+        points = pd.date_range(origin, periods=launched.periods, freq=step)
+        inside = (points >= window[0]) & (points < window[1])
+        assert inside.any()
+        ratio = launched.mean[r] / plain.mean[r]
+        np.testing.assert_allclose(ratio[inside], 2.0)
+        tokens, base = launched.tokens[OUTPUT_TOKENS][q][r], plain.tokens[OUTPUT_TOKENS][q][r]
+        np.testing.assert_allclose(tokens[inside], 2 * base[inside])
+        np.testing.assert_allclose(tokens[~inside], base[~inside])
