@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,9 @@ from predictor.cli.common import (
     reported_errors,
 )
 from predictor.cli.history import FileFormat, Separator, TimestampColumn, TimestampFormat, load_history_file
-from predictor.config import PolicySettings, load_profile, load_settings
+from predictor.config import PolicySettings, TargetSettings, load_profile, load_settings
+from predictor.daemon.persist import TargetFiles
+from predictor.daemon.state import TunedChoice
 from predictor.errors import ConfigError, PredictorError
 from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import TargetForecast, forecast_target, forecast_targets
@@ -33,6 +36,7 @@ from predictor.runtime.targets import (
     read_token_history,
     request_for,
     request_from_policy,
+    tuning_from_settings,
 )
 
 _DEFAULTS = PolicySettings()
@@ -217,8 +221,15 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
         for group in groups.values():
             progress.update(task, description=f"forecasting {', '.join(t.name for t in group)}")
             try:
+                tuned = {t.name: _tuned_choice(settings.state_dir, t) for t in group}
                 group = [
-                    t.model_copy(update={"policy": policy_flags.policy_from_flags(t.policy, overrides)})
+                    t.model_copy(
+                        update={
+                            "policy": policy_flags.policy_from_flags(
+                                _sized_as_tuned(t, tuned[t.name]), overrides
+                            )
+                        }
+                    )
                     for t in group
                 ]
                 requests = [
@@ -230,12 +241,58 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
                 problems: tuple[str, ...] = ()
                 if any(r.tokens is not None for r in requests):
                     tokens, problems = read_token_history(sources, now, requests[0])
-                results += forecast_targets(
-                    series, requests, now, token_history=tokens, token_problems=problems
-                )
+                results += [
+                    _with_policy_source(tf, tuned[tf.request.name], overrides)
+                    for tf in forecast_targets(
+                        series, requests, now, token_history=tokens, token_problems=problems
+                    )
+                ]
             except PredictorError as e:  # one failing target never stops the others
                 if target:
                     raise
                 results += [(t.name, str(e)) for t in group]
             progress.advance(task, len(group))
     return results
+
+
+def _tuned_choice(state_dir: Path, target: TargetSettings) -> TunedChoice | None:
+    """The daemon's self-tuned choice for ``target`` from its memory file in ``state_dir``, when the
+    target's tuning still allows it (as the daemon would size with it); None otherwise."""
+    if not target.policy.tune:
+        return None
+    try:
+        saved = TargetFiles(state_dir).load(target.name)
+    except ValueError as e:
+        err_console.print(
+            f"[yellow]warning[/yellow]: target {target.name}: {e}; sizing with the configured policy"
+        )
+        return None
+    choice = saved.tuned if saved is not None else None
+    if choice is None:
+        return None
+    policy = policy_from_settings(target.policy)
+    allowed = tuning_from_settings(target.policy).allows(policy, choice.quantile, choice.buffer)
+    return choice if allowed else None
+
+
+def _sized_as_tuned(target: TargetSettings, choice: TunedChoice | None) -> PolicySettings:
+    if choice is None:
+        return target.policy
+    return target.policy.model_copy(
+        update={"forecast_quantile": choice.quantile, "spike_buffer": choice.buffer}
+    )
+
+
+def _with_policy_source(
+    tf: TargetForecast, choice: TunedChoice | None, overrides: policy_flags.PolicyFlags
+) -> TargetForecast:
+    """Say where the sizing quantile and buffer came from: the daemon's tuning, or the configuration
+    (also when a --quantile or --buffer flag replaced the tuned value)."""
+    if choice is None:
+        return tf
+    tuned = f"tuned at {choice.tuned_at:%Y-%m-%d %H:%M} UTC: {choice.reason}"
+    if overrides.quantile is not None or overrides.buffer is not None:
+        return replace(
+            tf, policy_source="flags", policy_reason=f"--quantile/--buffer over the daemon's choice ({tuned})"
+        )
+    return replace(tf, policy_source="tuned", policy_reason=tuned)

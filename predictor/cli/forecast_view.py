@@ -11,6 +11,8 @@ JSON schema (``schema: predictor.forecast/v1``)::
       "trained_on": {"start": "...", "end": "...", "points": 8064},
       "step_s": 300, "quantile": 0.9, "lead_time_s": 920,
       "band": "its own residuals, pooled from 1 h with the backtest's (...)",  # where the quantiles came from
+      "policy": {"quantile": 0.9, "buffer": 0.2,  # what sized the floor; source "configured", "flags",
+                 "source": "configured", "reason": null},  # or "tuned" (the daemon's choice; reason: why)
       "points": [                                # one per model step from now
         {"t": "...", "mean": 41.2, "p50": 40.8, "p90": 47.9, "p95": 50.3, "pods": 3, "floor": 4,
          "events": ["launch-day"]}            # the known events active at that point ([] if none)
@@ -186,6 +188,12 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
         "quantile": tf.request.quantile,
         "lead_time_s": tf.request.lead_time_s,
         "band": tf.calibration,
+        "policy": {
+            "quantile": tf.request.quantile,
+            "buffer": tf.request.policy.floor.buffer,
+            "source": tf.policy_source,
+            "reason": tf.policy_reason,
+        },
         "points": points,
         "scores": {
             kind: {
@@ -229,7 +237,11 @@ def summary_text(tf: TargetForecast) -> Text:
         f"{r.cold_start.detail}, + margin {human_duration(r.margin_s)}); floor bounds "
         f"{r.bounds.baseline}..{r.bounds.upper}\n"
     )
-    text.append(f"quantiles from {tf.calibration}")
+    text.append(f"quantiles from {tf.calibration}\n")
+    floor = r.policy.floor
+    text.append(f"sized on {quantile_label(r.quantile)} + {floor.buffer:.0%} buffer ({tf.policy_source})")
+    if tf.policy_reason:
+        text.append(f": {tf.policy_reason}")
     return text
 
 

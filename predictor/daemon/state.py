@@ -232,12 +232,7 @@ class TargetState:
 
     def allows(self, choice: TunedChoice) -> bool:
         """Whether ``choice`` is one of the candidates self-tuning may choose under these settings."""
-        if not self.tuning.enabled:
-            return False
-        return any(
-            abs(c.quantile - choice.quantile) < 1e-9 and abs(c.floor.buffer - choice.buffer) < 1e-9
-            for c in self.tuning.candidates(self.configured_policy)
-        )
+        return self.tuning.allows(self.configured_policy, choice.quantile, choice.buffer)
 
     def apply_tuned(self, choice: TunedChoice | None) -> bool:
         """Put ``choice`` in force (None, or one no longer allowed: the configured policy); returns

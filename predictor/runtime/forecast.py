@@ -105,6 +105,8 @@ class TargetForecast:
     effects: known_events.EventEffects | None = None
     tokens: TokenDemand | None = None
     calibration: str = "the model's own residuals"  # where the quantile band came from
+    policy_source: str = "configured"  # or "tuned": the daemon's self-tuned quantile and buffer
+    policy_reason: str | None = None  # the tuning's one line, when tuned
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:

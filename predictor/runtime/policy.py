@@ -123,6 +123,13 @@ class Tuning:
             pairs.add((policy.quantile, policy.floor.buffer))
         return tuple(policy.with_floor(quantile=q, buffer=b) for q, b in sorted(pairs, reverse=True))
 
+    def allows(self, policy: Policy, quantile: float, buffer: float) -> bool:
+        """Whether (``quantile``, ``buffer``) is a candidate this tuning may choose for ``policy``."""
+        return self.enabled and any(
+            abs(c.quantile - quantile) < 1e-9 and abs(c.floor.buffer - buffer) < 1e-9
+            for c in self.candidates(policy)
+        )
+
     def to_dict(self) -> dict[str, object]:
         return {
             "enabled": self.enabled,

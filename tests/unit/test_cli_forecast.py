@@ -136,6 +136,44 @@ def test_config_targets_with_a_history_file(history_csv, tmp_path):
     assert "no target named 'nope' (targets: chat)" in unknown.stderr
 
 
+def test_a_target_is_sized_with_the_daemons_tuned_choice_from_its_state_dir(history_csv, tmp_path):
+    from predictor.daemon.persist import SavedTarget, TargetFiles
+    from predictor.daemon.state import TunedChoice
+
+    state = tmp_path / "state"
+    config = tmp_path / "predictor.yaml"
+    target = {
+        "name": "chat",
+        "scaled_object": "inference/chat",
+        "history_file": str(history_csv),
+        "capacity": {"profile": "llama-3-8b-l40s-tp2"},
+        "cold_start": 600,
+    }
+    config.write_text(yaml.safe_dump({"state_dir": str(state), "targets": [target]}), encoding="utf-8")
+    args = ("--config", str(config), "--target", "chat", "--at", AT)
+    configured = forecast_json(*args)
+    assert configured["policy"] == {"quantile": 0.9, "buffer": 0.2, "source": "configured", "reason": None}
+
+    def stored(quantile: float, buffer: float) -> None:
+        at = pd.Timestamp("2026-01-21 06:00", tz="UTC")
+        choice = TunedChoice(quantile, buffer, "the cheapest of 5 of 8 candidates meeting ...", at)
+        TargetFiles(state).save("chat", SavedTarget(tuned=choice))
+
+    stored(0.95, 0.0)
+    tuned = forecast_json(*args)
+    assert tuned["policy"]["source"] == "tuned"
+    assert (tuned["policy"]["quantile"], tuned["policy"]["buffer"]) == (0.95, 0.0)
+    assert tuned["policy"]["reason"].startswith("tuned at 2026-01-21 06:00 UTC: the cheapest of 5")
+    assert tuned["quantile"] == 0.95
+    table = runner.invoke(app, ["forecast", *args], catch_exceptions=False)
+    assert "sized on p95 + 0% buffer (tuned)" in " ".join(table.stdout.split())
+    flagged = forecast_json(*args, "--quantile", "0.8")
+    assert flagged["policy"]["source"] == "flags" and flagged["policy"]["quantile"] == 0.8
+
+    stored(0.7, 0.0)  # below tune_min_quantile 0.9: the daemon would not size with it either
+    assert forecast_json(*args)["policy"]["source"] == "configured"
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
