@@ -3,10 +3,12 @@
 For every trace in ../shared/data/traces/ and a cold start of 10 and 20 minutes, in one run:
 
 - ``reactive``: KEDA alone (the floor is the baseline, 1);
-- ``shipped``: predictor exactly as it ships (``PolicySettings()`` and the daemon's default
-  schedule: retrain every 6 h, reconcile every minute, p90, the shipped floor sizing and buffer);
-- ``tuned``: the shipped policy self-tuned as the daemon does, on the 14 days *before* the scored
-  window only (no peeking), then replayed over the scored window;
+- ``shipped``: the configured policy untuned (``PolicySettings()`` and the daemon's default
+  schedule: a retrain every 3 h, a reconcile every minute, p90, the shipped floor sizing and
+  buffer), what the daemon runs with ``tune: false`` or before a target has 3 days of history;
+- ``tuned``: as the daemon ships (``tune: true`` is the default): the configured policy
+  self-tuned as the daemon does, on the 14 days *before* the scored window only (no peeking),
+  then replayed over the scored window;
 - ``oracle``: the cheapest floor with no shortfall, knowing the future.
 
 The scored window is the last 7 days of a trace (the last 2 days when it is shorter than three
