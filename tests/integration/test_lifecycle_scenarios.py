@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from predictor import events as ev
 from predictor.actuation.scaledobject import (
     BASELINE_ANNOTATION,
     DECLARATION_ANNOTATIONS,
@@ -21,6 +22,7 @@ from predictor.actuation.scaledobject import (
     PROFILE_ANNOTATION,
     QUERY_ANNOTATION,
 )
+from predictor.forecasting.store import ModelStore
 from tests.integration.conftest import Backfilled
 from tests.integration.daemon_rig import NS, PROFILE, QUERY, scaled_object, target
 from tests.integration.faults.rig import FlakyPrometheus, assert_no_wrong_patch
@@ -416,4 +418,38 @@ def test_a_min_floor_event_raises_one_lead_time_ahead_and_steps_down_after(world
     assert started == ["launch started: at least 25 pods from 03:00 to 04:00"], started
     assert ended == ["launch ended: at least 25 pods from 03:00 to 04:00"], ended
     assert process.metric("predictor_event_active", target="chat", event="launch") == 0
+    assert_no_wrong_patch(world.kube)
+
+
+def test_a_change_of_known_events_retrains_and_an_older_model_without_them_loads(worlds):
+    """A model stored before events were recorded (no ``events`` in its inputs) loads and serves
+    until its usual retrain; a campaign added to the target's events in the config makes it stale:
+    retrained at the restart, and the new model records the events it was trained under."""
+    world = worlds(at("05:00"), scaled_object("chat"))
+    plain = world.settings("state", [target("chat")], schedule=NO_JITTER)
+    first = world.start("a", plain)
+    world.run_until(at("06:00"))
+    first.crash()
+    stored = ModelStore(world.tmp_path / "state").path("chat")
+    doc = json.loads(stored.read_text())
+    assert doc["inputs"].pop("events") == ""  # written as an older predictor wrote it
+    stored.write_text(json.dumps(doc))
+
+    older = world.start("b", plain)
+    rt = older.daemon.targets["chat"]
+    assert rt.artifact.trained_at == at("05:00") and rt.artifact.inputs.events == ""
+    assert rt.stale_inputs() == [] and rt.retrain.due_at == at("08:00")  # kept to its rhythm
+    older.crash()
+
+    campaign = {"name": "campaign", "cron": "0 14 * * *", "duration_s": 5_400, "multiply": 1.5}
+    with_campaign = [target("chat", events=[campaign])]
+    changed = world.start("c", world.settings("state", with_campaign, schedule=NO_JITTER))
+    rt = changed.daemon.targets["chat"]
+    assert rt.stale_inputs() == ["known events changed"] and rt.retrain.due_at == at("06:00")
+    assert rt.inputs.events == ev.fingerprint(rt.events) != ""
+    world.run_until(at("06:30"))
+    assert rt.artifact.trained_at == at("06:00") and rt.artifact.inputs == rt.inputs
+    assert rt.stale_inputs() == []
+    assert json.loads(stored.read_text())["inputs"]["events"] == rt.inputs.events
+    assert {d.state for _, d in changed.decided("chat")} == {"healthy"}
     assert_no_wrong_patch(world.kube)
