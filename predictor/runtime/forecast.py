@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import pandas as pd
 
@@ -28,6 +29,7 @@ from predictor.runtime.demand import (
 from predictor.runtime.policy import Policy
 
 AUTO = "auto"
+Binned = TypeVar("Binned", pd.Series, pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ class TargetForecast:
     plan: Plan
     effects: known_events.EventEffects | None = None
     tokens: TokenDemand | None = None
+
+
+def at_model_step(history: Binned, step_s: int) -> Binned:
+    """``history`` (a series, or token columns) averaged per model step of ``step_s`` seconds:
+    bins on the epoch grid, labelled by their start, each the mean of the points present in it; a
+    bin with none stays NaN (missing, not zero). The daemon's training history and the replay's
+    are averaged here, so a backtest trains on exactly what the daemon trains on."""
+    step = f"{step_s}s"
+    return history.resample(step).mean().asfreq(step)
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:

@@ -46,7 +46,14 @@ from predictor.forecasting.selection import CandidateScore
 from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
 from predictor.runtime import events as known_events
 from predictor.runtime.demand import TOKEN_COLUMNS, TokenModels, fit_token_models, token_kind
-from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, token_fitter, training_window
+from predictor.runtime.forecast import (
+    AUTO,
+    ForecastRequest,
+    at_model_step,
+    choose_and_fit,
+    token_fitter,
+    training_window,
+)
 from predictor.runtime.policy import Cadence, Policy
 
 NO_MODEL, TOO_OLD = -1, -2  # a reconcile without a forecast: hold, or step back to the baseline
@@ -156,8 +163,8 @@ def record_forecasts(
     step_s = pd.Timedelta(load.index.freq).total_seconds()
     bin_freq = f"{policy.step_s}s"
     model_step = pd.Timedelta(seconds=policy.step_s)
-    history = load.resample(bin_freq).mean()  # NaN stays NaN: missing bins are not zero
-    token_bins = None if token_history is None else token_history.resample(bin_freq).mean()
+    history = at_model_step(load, policy.step_s)
+    token_bins = None if token_history is None else at_model_step(token_history, policy.step_s)
     token_models = TokenModels()
     scores: Mapping[str, CandidateScore] = {}
     token_series: dict[str, dict[float, list[np.ndarray]]] = {}
