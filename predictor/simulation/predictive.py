@@ -43,7 +43,16 @@ from predictor.errors import ForecastError, PlanningError
 from predictor.forecasting import registry
 from predictor.forecasting.base import Clamp, quantile_label
 from predictor.forecasting.selection import CandidateScore
-from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
+from predictor.planning import (
+    Bounds,
+    ColdStart,
+    FloorPolicy,
+    FloorState,
+    PlannedChange,
+    planner,
+    step_back,
+    steps,
+)
 from predictor.runtime import events as known_events
 from predictor.runtime.demand import TOKEN_COLUMNS, TokenModels, fit_token_models, token_kind
 from predictor.runtime.forecast import (
@@ -358,7 +367,7 @@ def replay_floor(
         elif row >= 0:
             target = target_of[row]
             if not ((target == state.floor or target < 0) and bounds.baseline <= state.floor <= upper):
-                need = planner.Need(
+                need = steps.Need(
                     float(pods0[row]),
                     float(hold0[row]),
                     float(rate0[row]),
@@ -366,10 +375,10 @@ def replay_floor(
                     int(peak_pods0[row]),
                     bool(limited0[row]) if limited0 is not None else False,
                 )
-                change = planner.decide(need, state, moments[r], moments[r], contexts.get(row, base))
+                change = steps.decide(need, state, moments[r], moments[r], contexts.get(row, base))
                 if change is not None:
                     changes.append(change)
-                    state = planner.apply(state, change)
+                    state = steps.apply(state, change)
         out[pos:end] = state.floor
     forecast, forecast_mean = _one_lead_ahead(tape, rates)
     return PredictiveRun(out, forecast, forecast_mean, tape.fits, tuple(changes))
