@@ -305,8 +305,9 @@ def forecast_targets(
     token_problems: tuple[str, ...] = (),
 ) -> list[TargetForecast]:
     """:func:`forecast_target` for the targets of one service: one model choice and one fit of each
-    series, from the first request's policy (a service's targets share its forecast settings), then
-    a plan per request with its own pod, cold start, bounds and floor in force."""
+    series, from the first request's policy and events (a service's targets share its forecast
+    settings), then a plan per request with its own pod, cold start, bounds, floor in force and
+    known events, their holidays measured against the history on the request's own calendars."""
     first = requests[0]
     train = training_window(history, now, first.train_days)
     selection = choose_and_fit(train, first, seed=seed)
@@ -318,10 +319,10 @@ def forecast_targets(
             selection, token_history, token_request, now, seed=seed, problems=token_problems
         )
     )
-    level = known_events.holiday_level(train, first.events)
     out = []
     for i, request in enumerate(requests):
         state = states[i] if states is not None else FloorState(request.bounds.baseline)
+        level = known_events.holiday_level(train, request.events)  # each role's own calendars
         forecast, tokens, plan, effects = predict_demand_and_plan(
             selection.model, request, now, state, holiday_level=level, token_models=token_models
         )
