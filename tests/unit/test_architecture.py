@@ -6,6 +6,7 @@ The layering itself is checked by import-linter (`lint-imports`, contracts in py
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ PURE_CORE = (
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 
 
+@functools.cache  # parsed once for all the rules; no test changes a tree
 def modules() -> dict[str, ast.Module]:
     found = {}
     for path in PACKAGE.rglob("*.py"):
