@@ -21,7 +21,7 @@ from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import TargetForecast, forecast_target, forecast_targets
 from predictor.runtime.targets import policy_from_settings, request_from_policy
 from predictor.sources.synthetic import synthetic_trace
-from tests.support.cli import one_error, predictor
+from tests.support.cli import in_process, one_error, predictor
 
 START = pd.Timestamp("2026-01-05", tz="UTC")  # a Monday
 COLD = configured_cold_start(total_s=600)  # + the 120 s margin: a 12-minute lead time
@@ -243,11 +243,13 @@ def test_the_forecast_plot_shades_each_event_window(tmp_path):
     ids=["backwards", "time-zone", "calendar", "unknown-key"],
 )
 def test_backtest_events_file_with_a_bad_definition_exits_2_with_one_line(tmp_path, content, expected):
+    """The first case through the console script, the others on its app in this process."""
     bad = tmp_path / "events.yaml"
     bad.write_text(content)
     csv = tmp_path / "h.csv"
     csv.write_text("timestamp,requests_per_s\n2026-01-05T00:00:00Z,1\n")
-    line = one_error(predictor("backtest", "--history", str(csv), "--events", str(bad)), 2)
+    run = predictor if "the window ends" in expected else in_process
+    line = one_error(run("backtest", "--history", str(csv), "--events", str(bad)), 2)
     assert line.startswith(f"error: {bad}: {expected}"), line
 
 
