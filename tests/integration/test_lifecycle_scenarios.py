@@ -76,30 +76,27 @@ def lowerings(history: list[tuple[pd.Timestamp, int]]) -> list[tuple[pd.Timestam
 # Restarts.
 
 
-def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds):
-    """Restarted at 12:30, half an hour after its last raise, with its model and the planner's
-    memory: the floor from then on is exactly an undisturbed daemon's (held through the cooldown,
-    lowered when that one lowers), and the loaded model is retrained when its age calls for it
-    (13:00), not a full interval after the restart."""
-    targets = [target("chat", policy={"cooldown_s": 10_800})]  # a long cooldown: memory matters
-    control = worlds(at("10:00"), scaled_object("chat"))
-    control.start("a", control.settings("state", targets, schedule=NO_JITTER))
-    control.run_until(at("16:30"))
-
-    world = worlds(at("10:00"), scaled_object("chat"))
-    settings = world.settings("state", targets, schedule=NO_JITTER)
+def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds, undisturbed):
+    """Restarted at 12:30, an hour into the ramp to the midday peak, with its model and the
+    planner's memory: the floor from then on is exactly an undisturbed daemon's (the failover
+    scenarios' control below: held through the cooldown, lowered when that one lowers), and the
+    loaded model is retrained when its age calls for it (14:30), not a full interval after the
+    restart."""
+    control = undisturbed
+    world = worlds(FAILOVER_START, scaled_object("chat"))
+    settings = world.settings("state", FAILOVER_TARGETS[:1], schedule=NO_JITTER)  # chat, a long cooldown
     first = world.start("a", settings)
-    world.run_until(at("12:30"))
+    world.run_until(FAILOVER_CRASH)
     first.crash()
     assert world.so("chat")["spec"]["minReplicaCount"] > BASELINE + 10
     again = world.start("a-restarted", settings)
-    assert again.daemon.targets["chat"].retrain.due_at == at("13:00")  # data end 10:00 + 3 h
-    world.run_until(at("15:30"))
-    assert again.daemon.targets["chat"].artifact.trained_at == at("13:00")  # retrained on time
-    world.run_until(at("16:30"))  # past the lowering three hours after the 12:45 raise
+    assert again.daemon.targets["chat"].retrain.due_at == at("14:30")  # data end 11:30 + 3 h
+    world.run_until(at("14:45"))
+    assert again.daemon.targets["chat"].artifact.trained_at == at("14:30")  # retrained on time
+    world.run_until(FAILOVER_END)  # past the lowering three hours after the last raise
 
-    after = applied_each_minute(world, "chat", at("12:31"), at("16:30"))
-    assert after == applied_each_minute(control, "chat", at("12:31"), at("16:30"))
+    after = applied_each_minute(world, "chat", at("12:31"), FAILOVER_END)
+    assert after == applied_each_minute(control, "chat", at("12:31"), FAILOVER_END)
     assert lowerings(world.floors("chat")), "the afternoon should lower the floor once the cooldown ends"
     # The restored memory keeps the cooldown: no lowering within 3 h of the raise before it.
     history = world.floors("chat")

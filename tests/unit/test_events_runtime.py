@@ -196,7 +196,7 @@ def test_forecast_json_and_table_name_the_active_events_per_point(tmp_path):
         "multiply": 2.5,
     }
     path = config(tmp_path, [launch])
-    done = predictor(
+    done = in_process(  # the table below goes through the console script
         "forecast", "--config", str(path), "--target", "chat", "--at", "2026-01-26T07:00", "--json"
     )
     assert done.returncode == 0, done.stderr
