@@ -122,7 +122,8 @@ def test_day_month_dates_ambiguous_or_told(tmp_path, trace):
     path.write_text("timestamp,rps\n" + text)
     line = one_error(predictor("forecast", "--history", str(path), *FAST), 1)
     assert "can be read day first or month first" in line and "--timestamp-format" in line
-    out, _ = forecast_json(path, "--timestamp-format", "%d/%m/%Y %H:%M", "--at", "2026-01-12T05:00")
+    told = ("--timestamp-format", "%d/%m/%Y %H:%M", "--at", "2026-01-12T05:00")
+    out, _ = forecast_json(path, *told, run=in_process)
     assert out["trained_on"]["end"] == "2026-01-12T04:55:00Z"
 
 
@@ -169,7 +170,7 @@ def test_counts_without_counts_get_a_hint(tmp_path, trace):
     )
     _, stderr = forecast_json(path)
     assert "whole number" in stderr and "--counts" in stderr
-    _, stderr = forecast_json(path, "--counts")
+    _, stderr = forecast_json(path, "--counts", run=in_process)
     assert "--counts" not in stderr
 
 
@@ -196,7 +197,7 @@ def test_a_forecast_flag_error_through_the_console_script(history):
 
 
 def test_go_style_durations_are_accepted(history):
-    out, _ = forecast_json(history, "--cold-start", "1h30m")
+    out, _ = forecast_json(history, "--cold-start", "1h30m", run=in_process)
     assert out["lead_time_s"] == 5400 + 120
 
 
