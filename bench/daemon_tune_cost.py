@@ -13,18 +13,19 @@ CPU seconds of this process, median of ``--runs``.
 
 from __future__ import annotations
 
-import argparse
+import functools
 import os
-import statistics
 import sys
 import tempfile
-import time
+
+from _timing import repeat, table_main, timed  # bench/_timing.py: the script's folder is on sys.path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def one(reselect: bool) -> tuple[float, float, str]:
+def one(reselect: bool) -> tuple[str, float, float]:
+    """The choice of one tuning, and the CPU and wall seconds of the tune job."""
     import pandas as pd
 
     from predictor.config import Settings
@@ -49,37 +50,29 @@ def one(reselect: bool) -> tuple[float, float, str]:
         daemon = app.daemon
         daemon.restore()
         assert daemon.retrain_all() == 1
-        cpu, wall = time.process_time(), time.perf_counter()
-        assert daemon.tune("chat"), daemon.targets["chat"].tune_job.last_error
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        tuned, cpu, wall = timed(lambda: daemon.tune("chat"))
+        assert tuned, daemon.targets["chat"].tune_job.last_error
         choice = daemon.targets["chat"].tuned
         app.close()
-    return cpu, wall, choice.label if choice is not None else "not tuned"
+    return (choice.label if choice is not None else "not tuned"), cpu, wall
+
+
+def rows(runs: int):
+    for reselect in (False, True):
+        measured = repeat(functools.partial(one, reselect), runs)
+        label = "true" if reselect else "false (shipped)"
+        yield (
+            f"| {label} | {measured.median_cpu_s:.1f} | {measured.median_wall_s:.1f} "
+            f"| {', '.join(f'{w:.1f}' for w in measured.wall_s)} | {measured.last} |"
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=argparse.FileType("w"))
-    args = parser.parse_args()
-    lines = [
+    header = [
         "| tune_reselect | CPU s (median) | wall s (median) | runs (wall s) | chosen |",
         "|---|---:|---:|---|---|",
     ]
-    for reselect in (False, True):
-        runs = [one(reselect) for _ in range(args.runs)]
-        cpu, wall = [r[0] for r in runs], [r[1] for r in runs]
-        label = "true" if reselect else "false (shipped)"
-        lines.append(
-            f"| {label} | {statistics.median(cpu):.1f} | {statistics.median(wall):.1f} "
-            f"| {', '.join(f'{w:.1f}' for w in wall)} | {runs[-1][2]} |"
-        )
-        print(lines[-1], file=sys.stderr)
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write(text + "\n")
-    return 0
+    return table_main(__doc__.splitlines()[0], header, rows)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,18 @@ and wall seconds, median of ``--runs``.
 
 from __future__ import annotations
 
-import argparse
+import functools
 import os
-import statistics
 import sys
-import time
+
+from _timing import repeat, table_main, timed  # bench/_timing.py: the script's folder is on sys.path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def one(reselect: bool) -> tuple[float, float, str, int]:
+def one(reselect: bool) -> tuple[tuple[str, int], float, float]:
+    """The tuning's reason and candidate count, and the CPU and wall seconds it took."""
     import pandas as pd
 
     from predictor.capacity import pod_model_for_peak
@@ -38,49 +39,42 @@ def one(reselect: bool) -> tuple[float, float, str, int]:
     policy = policy_from_settings(settings)
     stages = load_profile("llama-3-70b-h100-tp8").cold_start.stages_s
     now = trace.index[-1] + pd.Timedelta(minutes=1)
-    cpu, wall = time.process_time(), time.perf_counter()
-    result = tune_policy(
-        trace,
-        policy,
-        cold_start=configured_cold_start(stages_s=stages),
-        pod=pod_model_for_peak(float(trace.max()), 20, utilization=settings.utilization_target),
-        bounds=Bounds(1, 100),
-        tuning=tuning_from_settings(settings),
-        cadence=cadence_from_schedule(ScheduleSettings()),
-        now=now,
-        reselect=reselect,
+    result, cpu, wall = timed(
+        lambda: tune_policy(
+            trace,
+            policy,
+            cold_start=configured_cold_start(stages_s=stages),
+            pod=pod_model_for_peak(float(trace.max()), 20, utilization=settings.utilization_target),
+            bounds=Bounds(1, 100),
+            tuning=tuning_from_settings(settings),
+            cadence=cadence_from_schedule(ScheduleSettings()),
+            now=now,
+            reselect=reselect,
+        )
     )
-    return time.process_time() - cpu, time.perf_counter() - wall, result.reason, len(result.candidates)
+    return (result.reason, len(result.candidates)), cpu, wall
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=argparse.FileType("w"))
-    args = parser.parse_args()
-    lines = [
-        "| forecasting in the replay | candidates | CPU s (median) | wall s (median) | runs (CPU s) "
-        "| chosen |"
-    ]
-    lines.append("|---|---:|---:|---:|---|---|")
+def rows(runs: int):
     for reselect in (True, False):
-        runs = [one(reselect) for _ in range(args.runs)]
-        cpu = [r[0] for r in runs]
-        wall = [r[1] for r in runs]
+        measured = repeat(functools.partial(one, reselect), runs)
         label = (
             "model chosen at every retrain (default)" if reselect else "model chosen once (reselect=False)"
         )
-        chosen = runs[-1][2].split(":")[0]
-        lines.append(
-            f"| {label} | {runs[-1][3]} | {statistics.median(cpu):.1f} | {statistics.median(wall):.1f} "
-            f"| {', '.join(f'{c:.1f}' for c in cpu)} | {chosen} |"
+        reason, candidates = measured.last
+        yield (
+            f"| {label} | {candidates} | {measured.median_cpu_s:.1f} | {measured.median_wall_s:.1f} "
+            f"| {', '.join(f'{c:.1f}' for c in measured.cpu_s)} | {reason.split(':')[0]} |"
         )
-        print(lines[-1], file=sys.stderr)
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write(text + "\n")
-    return 0
+
+
+def main() -> int:
+    header = [
+        "| forecasting in the replay | candidates | CPU s (median) | wall s (median) | runs (CPU s) "
+        "| chosen |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    return table_main(__doc__.splitlines()[0], header, rows)
 
 
 if __name__ == "__main__":

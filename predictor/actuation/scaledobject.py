@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from predictor.actuation.errors import UnsafeFloor
 from predictor.errors import ActuationError, ConfigError
-from predictor.planning.planner import KEDA_DEFAULT_MAX_REPLICAS
+from predictor.planning.steps import KEDA_DEFAULT_MAX_REPLICAS
 
 KEDA_GROUP = "keda.sh"
 KEDA_VERSION = "v1alpha1"

@@ -212,7 +212,7 @@ def estimate_observed_capacity(
         samples_unsteady=int(unsteady.sum()),
     )
     if tally.samples == 0:
-        return _without_answer(slos, tally, 0.0, (), "no samples with requests" + tally.outside())
+        return tally.capacity("no-data", slos, 0.0, (), "no samples with requests" + tally.outside())
     samples = _samples(metrics, slos, used)
     requests = float(samples.total[0].sum())
     found = load_bins(samples, slos, bins=bins, min_samples=min_samples)
@@ -221,7 +221,7 @@ def estimate_observed_capacity(
     max_gap_rps = 2.5 * float(samples.load.max() - samples.load.min()) / bins
     if not found:
         tail = f"too few requests per load bin to see the {slos[0].stat} tail"
-        return _without_answer(slos, tally, requests, (), tail)
+        return tally.capacity("no-data", slos, requests, (), tail)
     observed = _crossing(found, slos, tally, requests, max_gap_rps)
     return replace(observed, notes=_resolution_notes(metrics, slos))
 
@@ -270,6 +270,39 @@ class Tally:
             text += f"; {self.samples_unsteady:,} samples in a ramp or a burst left out"
         return text
 
+    def capacity(
+        self,
+        status: Status,
+        slos: Sequence[Slo],
+        requests: float,
+        bins: tuple[LoadBin, ...],
+        reason: str,
+        *,
+        rps_per_pod: float | None = None,
+        binding: Slo | None = None,
+        concurrency: float | None = None,
+        kv_usage: float | None = None,
+        upper_rps: float | None = None,
+    ) -> ObservedCapacity:
+        """The estimate with this tally's counts (see :class:`ObservedCapacity` for the fields)."""
+        return ObservedCapacity(
+            status=status,
+            rps_per_pod=rps_per_pod,
+            slos=tuple(slos),
+            binding=binding,
+            concurrency=concurrency,
+            kv_usage=kv_usage,
+            pods=self.pods,
+            pods_warming=self.pods_warming,
+            samples=self.samples,
+            samples_warming=self.samples_warming,
+            samples_unsteady=self.samples_unsteady,
+            requests=requests,
+            bins=bins,
+            reason=reason,
+            upper_rps=upper_rps,
+        )
+
 
 def _samples(metrics: PodMetrics, slos: Sequence[Slo], used: np.ndarray) -> BinSamples:
     load = metrics.throughput_rps
@@ -289,27 +322,6 @@ def _samples(metrics: PodMetrics, slos: Sequence[Slo], used: np.ndarray) -> BinS
         total=tuple(total),
         in_flight=None if metrics.in_flight is None else pick(metrics.in_flight),
         kv_usage=None if metrics.kv_usage is None else pick(metrics.kv_usage),
-    )
-
-
-def _without_answer(
-    slos: Sequence[Slo], tally: Tally, requests: float, bins: tuple[LoadBin, ...], reason: str
-) -> ObservedCapacity:
-    return ObservedCapacity(
-        status="no-data",
-        rps_per_pod=None,
-        slos=tuple(slos),
-        binding=None,
-        concurrency=None,
-        kv_usage=None,
-        pods=tally.pods,
-        pods_warming=tally.pods_warming,
-        samples=tally.samples,
-        samples_warming=tally.samples_warming,
-        samples_unsteady=tally.samples_unsteady,
-        requests=requests,
-        bins=bins,
-        reason=reason,
     )
 
 
@@ -347,20 +359,15 @@ def _crossing(
         else:
             status = "measured"
             reason = f"{first.slo.label} is crossed at {rps:.3g} req/s per pod, {tally.where()}"
-    return ObservedCapacity(
-        status=status,
+    return tally.capacity(
+        status,
+        slos,
+        requests,
+        tuple(found),
+        reason,
         rps_per_pod=rps,
-        slos=tuple(slos),
         binding=binding,
         concurrency=in_flight,
         kv_usage=kv,
-        pods=tally.pods,
-        pods_warming=tally.pods_warming,
-        samples=tally.samples,
-        samples_warming=tally.samples_warming,
-        samples_unsteady=tally.samples_unsteady,
-        requests=requests,
-        bins=tuple(found),
-        reason=reason,
         upper_rps=upper,
     )

@@ -23,7 +23,7 @@ from predictor.cli.backtest import comparison_table, run_with_progress, setup_li
 from predictor.cli.common import console, human_duration, reported_errors
 from predictor.config import PolicySettings, ScheduleSettings, load_profile
 from predictor.planning import Bounds, configured_cold_start
-from predictor.runtime.forecast import forecast_target
+from predictor.runtime.forecast import at_model_step, forecast_target
 from predictor.runtime.targets import (
     cadence_from_schedule,
     policy_from_settings,
@@ -76,7 +76,7 @@ def demo(
         )
         shipped = policy_from_settings(policy)
         request = request_from_policy("demo-chat", shipped, pod=pod, cold_start=cold, bounds=Bounds(1, 100))
-        history = trace.resample(f"{policy.model_step_s}s").mean()
+        history = at_model_step(trace, policy.model_step_s)
         with console.status("forecasting ..."):
             tf = forecast_target(history, request, morning)
         console.print(forecast_view.render(tf))

@@ -21,7 +21,6 @@ import typer
 
 from predictor.capacity.calibration import calibrate as find_knee
 from predictor.capacity.slo import Slo, slo_from_key
-from predictor.cli.capacity_plot import calibration_plot
 from predictor.cli.capacity_view import calibration_summary, check_view, sweep_table
 from predictor.cli.common import console, parse_duration, parse_time, print_json, reported_errors
 from predictor.cli.profiles_list import Output, Output_, show_profiles
@@ -156,6 +155,8 @@ def calibrate(
         cold_start_s = parse_duration(cold_start) if cold_start else None
         calibration = find_knee(read_bench_files(files), slos)
         if plot is not None:
+            from predictor.cli.capacity_plot import calibration_plot  # matplotlib loads only when asked
+
             calibration_plot(calibration, plot)
         if not as_json:
             console.print(sweep_table(calibration))

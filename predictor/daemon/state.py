@@ -22,6 +22,7 @@ States (the ``predictor_target_state`` metric and ``predictor status``):
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -189,7 +190,7 @@ class TargetState:
             tuning=tuning_from_settings(settings.policy),
             configured_cold_start=configured,
             cold_start=configured,
-            inputs=inputs_of(settings),
+            inputs=inputs_of(settings, events),
             demand=demand,
         )
 
@@ -282,14 +283,22 @@ class TargetState:
         return self.artifact.inputs.differences(self.inputs)
 
 
-def inputs_of(settings: TargetSettings) -> TrainingInputs:
-    """What a model of ``settings`` must be trained on."""
+def inputs_of(settings: TargetSettings, events: Sequence[ev.Event] = ()) -> TrainingInputs:
+    """What a model of ``settings`` with its known ``events`` must be trained on.
+
+    Only the events that shape the fit count (those whose windows are left out of training, see
+    :func:`predictor.events.masks_training`): a changed floor schedule is applied at the next
+    reconcile and needs no new model. With none, ``events`` is ``""``, as in a model stored
+    before events were recorded, so such a model is not retrained for it.
+    """
+    shaping = [e for e in events if ev.masks_training(e)]
     return TrainingInputs(
         source=describe_source(settings),
         step_s=settings.policy.model_step_s,
         window_days=settings.policy.history_window_days,
         model=settings.policy.model,
         version=__version__,
+        events=ev.fingerprint(shaping) if shaping else "",
     )
 
 

@@ -38,6 +38,7 @@ from predictor.events.model import (
     Recurring,
     check_timezone,
     fingerprint,
+    masks_training,
     parse_weekday,
 )
 from predictor.events.points import inside
@@ -67,6 +68,7 @@ __all__ = [
     "inside",
     "learn_holiday_level",
     "like_from_model",
+    "masks_training",
     "notes_at",
     "parse_cron",
     "parse_weekday",

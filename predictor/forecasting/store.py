@@ -13,6 +13,9 @@ Schema history (``schema_version``):
   ``model`` asked for, predictor ``version``; see :class:`TrainingInputs`) and ``fitted_at``
   (when the fit ran). ``trained_at`` is the end of the data the model saw. A version-1 file
   loads with ``inputs`` and ``fitted_at`` None: what it was trained on is unknown.
+  ``inputs`` may carry ``events``, the fingerprint of the known events that shaped the fit
+  (:func:`predictor.events.fingerprint`); a file without it loads with ``""`` (no events). An
+  optional field with a default needs no new version: older code reads such a file too.
 
 A file with a newer version than this code, an unknown model kind or broken JSON raises
 :class:`ForecastError`. Golden files in ``tests/golden/models/`` keep old versions loading.
@@ -47,7 +50,8 @@ class TrainingInputs:
     ``source`` names the history (e.g. ``prometheus: sum(rate(x[5m]))``); ``step_s`` is the
     model's resolution in seconds; ``window_days`` the training window asked for; ``model`` the
     model asked for (``auto`` or a kind; the kind fitted is the artifact's ``kind``); ``version``
-    the predictor version that fitted it.
+    the predictor version that fitted it; ``events`` the fingerprint of the known events that
+    shaped the fit (their windows masked out of training, the holidays measured), ``""`` for none.
     """
 
     source: str
@@ -55,6 +59,7 @@ class TrainingInputs:
     window_days: float
     model: str
     version: str
+    events: str = ""
 
     def differences(self, wanted: TrainingInputs) -> list[str]:
         """What differs from ``wanted``, one phrase each (``step 300 s, now 600 s``); empty if nothing."""
@@ -64,6 +69,8 @@ class TrainingInputs:
             if mine != theirs:
                 label = name.removesuffix("_s").removesuffix("_days").replace("_", " ")
                 found.append(f"{label} {mine}{unit}, now {theirs}{unit}")
+        if self.events != wanted.events:
+            found.append("known events changed")
         if self.version != wanted.version:
             found.append(f"fitted by predictor {self.version}, now {wanted.version}")
         return found
@@ -75,6 +82,7 @@ class TrainingInputs:
             "window_days": float(self.window_days),
             "model": self.model,
             "version": self.version,
+            "events": self.events,
         }
 
     @classmethod
@@ -87,6 +95,7 @@ class TrainingInputs:
             window_days=float(doc["window_days"]),
             model=str(doc["model"]),
             version=str(doc["version"]),
+            events=str(doc.get("events", "")),
         )
 
 

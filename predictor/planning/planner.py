@@ -8,7 +8,7 @@ headroom above the floor as load arrives. The buffer scales the demand before ro
 small floor is never doubled by it (``predictor plan`` shows the capacity formula's
 ``ceil(ceil(x) × (1 + b))``, which can differ from the floor's ``ceil(x × (1 + b))`` by one pod).
 
-Step rules. The need is clamped to the bounds (never below the baseline, never above
+Step rules (:mod:`.steps`). The need is clamped to the bounds (never below the baseline, never above
 maxReplicaCount or the cap; the baseline wins if the two cross); the floor is raised at once; it
 is lowered only once the cooldown since the last raise has passed, no more often than the
 step-down interval, by at most ``max_step_down_pods`` at a time, and never below what the need
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -39,56 +38,7 @@ from predictor.capacity.demand import pods_for_work
 from predictor.errors import PlanningError
 from predictor.planning.leadtime import ColdStart
 from predictor.planning.policy import FloorPolicy, StepRules
-
-KEDA_DEFAULT_MAX_REPLICAS = 100
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """Limits of the floor: the user's baseline (their minReplicaCount), maxReplicaCount, a cap."""
-
-    baseline: int
-    max_replicas: int = KEDA_DEFAULT_MAX_REPLICAS
-    cap: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.baseline < 0 or self.max_replicas < 1 or (self.cap is not None and self.cap < 1):
-            raise PlanningError(f"invalid bounds: {self}")
-
-    @property
-    def upper(self) -> int:
-        """The highest floor allowed; never below the baseline."""
-        limit = self.max_replicas if self.cap is None else min(self.max_replicas, self.cap)
-        return max(limit, self.baseline)
-
-    def clamp(self, pods: int) -> int:
-        return min(max(pods, self.baseline), self.upper)
-
-    def capped(self, cap: int | None) -> Bounds:
-        """These bounds with a policy's cap applied too (the tighter cap wins)."""
-        if cap is None:
-            return self
-        return Bounds(self.baseline, self.max_replicas, cap if self.cap is None else min(cap, self.cap))
-
-
-@dataclass(frozen=True)
-class FloorState:
-    """What the planner remembers between two reconciles."""
-
-    floor: int
-    last_raise_at: pd.Timestamp | None = None
-    last_lower_at: pd.Timestamp | None = None
-
-
-@dataclass(frozen=True)
-class PlannedChange:
-    """One change of the floor, when it happens, and why."""
-
-    at: pd.Timestamp
-    kind: Literal["raise", "lower"]
-    from_pods: int
-    to_pods: int
-    reason: str
+from predictor.planning.steps import Bounds, Context, FloorState, Need, PlannedChange, apply, decide, minutes
 
 
 @dataclass(frozen=True)
@@ -161,23 +111,6 @@ class Demand:
     @property
     def label(self) -> str:
         return f"p{self.quantile * 100:g}"
-
-
-@dataclass(frozen=True)
-class Need:
-    """What the forecast asks of the floor at one moment (pods NaN = unknown).
-
-    ``pods`` is the most pods needed within the lead-time window; ``hold_pods`` the most needed
-    within the hold window after it (a cold start plus KEDA's scale-down window), which the floor
-    is not lowered below; ``rate``/``peak_at``/``peak_pods`` say where the window peaks.
-    """
-
-    pods: float
-    hold_pods: float
-    rate: float
-    peak_at: pd.Timestamp | None
-    peak_pods: int
-    limited: bool = False  # an event's min_floor, not the forecast, sets peak_pods
 
 
 def limit_pods(required: np.ndarray, min_pods: np.ndarray | None, max_pods: np.ndarray | None) -> np.ndarray:
@@ -346,28 +279,28 @@ def stacked_needs(
     rate the peak had.
     """
     width = window_width(cold_start, policy, step_s)
-    if work is not None:
-        forecast_pods = pods_for_work(work, utilization=policy.floor_utilization, buffer=policy.buffer)
-    else:
-        forecast_pods = floor_pods(rates, model, policy)
+    # Sized on the work when it is given, else on the request rate: one series, its median and
+    # the rule that turns it into pods, for the forecast and the pooled window alike.
+    series, middle = (rates, median) if work is None else (work, work_median)
+
+    def size(values: np.ndarray) -> np.ndarray:
+        if work is None:
+            return floor_pods(values, model, policy)
+        return pods_for_work(values, utilization=policy.floor_utilization, buffer=policy.buffer)
+
+    forecast_pods = size(series)
     limited = min_pods is not None or max_pods is not None
     required = limit_pods(forecast_pods, min_pods, max_pods) if limited else forecast_pods
-    if policy.window == "pooled" and work is not None:
-        if work_median is None:
-            raise PlanningError("a pooled window needs the median of the work too")
-        pooled = _pooled_rates(work, work_median, quantile, width)
-        need = pods_for_work(pooled, utilization=policy.floor_utilization, buffer=policy.buffer)
-        peak_at = _forward_max(work, width)[1]
-        rate = np.take_along_axis(rates, peak_at, axis=-1)
-        if limited:
-            need = _limit_window(need, min_pods, max_pods, width)
-        peak_pods = np.nan_to_num(need)
-    elif policy.window == "pooled":
-        if median is None:
-            raise PlanningError("a pooled window needs the median forecast too")
-        rate = _pooled_rates(rates, median, quantile, width)
-        need = floor_pods(rate, model, policy)
-        peak_at = _forward_max(rates, width)[1]
+    if policy.window == "pooled":
+        if middle is None:
+            missing = "median forecast" if work is None else "median of the work"
+            raise PlanningError(f"a pooled window needs the {missing} too")
+        pooled = _pooled_rates(series, middle, quantile, width)
+        need = size(pooled)
+        peak_at = _forward_max(series, width)[1]
+        # A pooled rate is the rate the reasons quote; pooled work is pods, so they quote the
+        # request rate where the work peaks.
+        rate = pooled if work is None else np.take_along_axis(rates, peak_at, axis=-1)
         if limited:
             need = _limit_window(need, min_pods, max_pods, width)
         peak_pods = np.nan_to_num(need)
@@ -383,106 +316,12 @@ def stacked_needs(
     return NeedSeries(need, hold, rate, peak_at, peak_pods, bound)
 
 
-def _clock(t: pd.Timestamp, now: pd.Timestamp) -> str:
-    return f"{t:%H:%M}" if t.date() == now.date() else f"{t:%a %H:%M}"
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What every reason of one plan shares."""
-
-    label: str
-    cold: str
-    lead_s: float
-    hold_s: float
-    notes: str
-    bounds: Bounds
-    rules: StepRules
-    events: tuple[tuple[pd.Timestamp, pd.Timestamp, str], ...] = ()
-
-    def events_at(self, t: pd.Timestamp | None) -> str:
-        """The sentences of the event windows covering ``t``, each followed by "; " ('' if none)."""
-        if t is None:
-            return ""
-        return "".join(f"{text}; " for start, end, text in self.events if start <= t < end)
-
-
-def decide(
-    need: Need, state: FloorState, t: pd.Timestamp, now: pd.Timestamp, ctx: _Context
-) -> PlannedChange | None:
-    """The floor change at ``t`` given what the forecast needs there and the planner's memory."""
-    bounds, rules, floor = ctx.bounds, ctx.rules, state.floor
-    raw = need.pods
-    known = not math.isnan(raw)
-    target = bounds.clamp(_pods(raw, bounds)) if known else bounds.clamp(floor)
-    if target > floor:
-        if known and raw >= target and need.peak_at is not None:
-            capped = f"; capped at {bounds.upper}" if raw > bounds.upper else ""
-            asks = "; the events ask for" if need.limited else " needs"
-            reason = (
-                f"{ctx.events_at(need.peak_at)}{ctx.label} forecast {need.rate:,.0f} req/s at "
-                f"{_clock(need.peak_at, now)}{asks} {need.peak_pods} pods; {ctx.cold}; raising "
-                f"{floor} → {target} at {_clock(t, now)}{capped}{ctx.notes}"
-            )
-        else:
-            reason = f"the baseline is {bounds.baseline}; raising {floor} → {target} at {_clock(t, now)}"
-        return PlannedChange(t, "raise", floor, target, reason)
-    if floor > bounds.upper:
-        # Safety beats the step rules: a floor above the bound comes down at once.
-        reason = f"the upper bound is {bounds.upper}; lowering {floor} → {bounds.upper} at {_clock(t, now)}"
-        return PlannedChange(t, "lower", floor, bounds.upper, reason)
-    if not (known and target < floor and _may_lower(t, state, rules)):
-        return None
-    back = bounds.clamp(_pods(need.hold_pods, bounds)) if not math.isnan(need.hold_pods) else target
-    lowest = max(target, back)
-    if lowest >= floor:
-        return None  # the need comes back before the pods given back could be Ready again
-    lowered = max(lowest, floor - rules.max_step_down_pods)
-    since = (
-        ""
-        if state.last_raise_at is None
-        else f"{_minutes((t - state.last_raise_at).total_seconds())} since the last raise; "
-    )
-    floor_note = f" (the baseline is {bounds.baseline})" if raw < bounds.baseline else ""
-    steps = f" (at most {rules.max_step_down_pods} per step)" if lowered > lowest else ""
-    until = _clock(t + pd.Timedelta(seconds=ctx.lead_s), now)
-    if back > target:
-        coming = (
-            f"{ctx.label} forecast needs {target} pods until {until} and {back} again within "
-            f"{_minutes(ctx.hold_s)} (a cold start + KEDA's scale-down window); "
-        )
-    else:
-        coming = f"{ctx.label} forecast needs at most {_pods(raw, bounds)} pods until {until}{floor_note}; "
-    reason = (
-        f"{ctx.events_at(t)}{coming}{since}lowering {floor} → {lowered} at {_clock(t, now)}{steps}{ctx.notes}"
-    )
-    return PlannedChange(t, "lower", floor, lowered, reason)
-
-
-def _pods(value: float, bounds: Bounds) -> int:
-    """A known pod need as an int; an absurd one (even infinite) counts as one above the bound."""
-    return int(min(value, bounds.upper + 1))
-
-
-def apply(state: FloorState, change: PlannedChange | None) -> FloorState:
-    """The planner's memory after ``change`` (None = no change)."""
-    if change is None:
-        return state
-    if change.kind == "raise":
-        return FloorState(change.to_pods, change.at, state.last_lower_at)
-    return FloorState(change.to_pods, state.last_raise_at, change.at)
-
-
-def context(demand: Demand, policy: FloorPolicy, cold_start: ColdStart, bounds: Bounds) -> _Context:
+def context(demand: Demand, policy: FloorPolicy, cold_start: ColdStart, bounds: Bounds) -> Context:
     """The shared parts of every reason of a plan (``bounds`` already capped)."""
     notes = "".join(f"; {c}" for c in (*demand.notes, *demand.clamps))
-    return _Context(
+    return Context(
         label=demand.label,
-        cold=f"cold start {_minutes(cold_start.seconds)} + margin {_minutes(policy.margin_s)}",
+        cold=f"cold start {minutes(cold_start.seconds)} + margin {minutes(policy.margin_s)}",
         lead_s=cold_start.lead_time_s(policy.margin_s),
         hold_s=cold_start.seconds + policy.rules.scale_down_window_s,
         notes=notes,
@@ -522,8 +361,8 @@ def plan_floor(
     available = len(index) - start
     if available < width:
         raise PlanningError(
-            f"the forecast reaches {_minutes((available - 1) * step_s)} past now, less than the lead time "
-            f"{_minutes(lead_s)}; forecast further ahead"
+            f"the forecast reaches {minutes((available - 1) * step_s)} past now, less than the lead time "
+            f"{minutes(lead_s)}; forecast further ahead"
         )
     series = needs(demand, model, policy=policy, cold_start=cold_start, start=start)
     moments = list(index[start:])  # plain Timestamps: indexing a DatetimeIndex in the loop is slow
@@ -549,32 +388,3 @@ def plan_floor(
         lead_time_s=lead_s,
         clamps=demand.clamps,
     )
-
-
-def step_back(state: FloorState, bounds: Bounds, rules: StepRules, now: pd.Timestamp) -> FloorState:
-    """Without a usable forecast (the model is past its age limit): one bounded step to the baseline.
-
-    At most ``max_step_down_pods`` per ``step_down_interval_s``; a floor above the upper bound
-    comes down to it at once. Returns the state after this reconcile.
-    """
-    floor = state.floor
-    due = (
-        state.last_lower_at is None
-        or (now - state.last_lower_at).total_seconds() >= rules.step_down_interval_s
-    )
-    if floor > bounds.upper:
-        lowered = bounds.upper
-    elif floor > bounds.baseline and due:
-        lowered = max(bounds.baseline, floor - rules.max_step_down_pods)
-    elif floor < bounds.baseline:
-        return FloorState(bounds.baseline, now, state.last_lower_at)
-    else:
-        return state
-    return FloorState(lowered, state.last_raise_at, now)
-
-
-def _may_lower(t: pd.Timestamp, state: FloorState, rules: StepRules) -> bool:
-    last_raise, last_lower = state.last_raise_at, state.last_lower_at
-    cooled = last_raise is None or (t - last_raise).total_seconds() >= rules.cooldown_s
-    spaced = last_lower is None or (t - last_lower).total_seconds() >= rules.step_down_interval_s
-    return cooled and spaced

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import pandas as pd
 
@@ -28,6 +29,7 @@ from predictor.runtime.demand import (
 from predictor.runtime.policy import Policy
 
 AUTO = "auto"
+Binned = TypeVar("Binned", pd.Series, pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,15 @@ class TargetForecast:
     calibration: str = "the model's own residuals"  # where the quantile band came from
     policy_source: str = "configured"  # or "tuned": the daemon's self-tuned quantile and buffer
     policy_reason: str | None = None  # the tuning's one line, when tuned
+
+
+def at_model_step(history: Binned, step_s: int) -> Binned:
+    """``history`` (a series, or token columns) averaged per model step of ``step_s`` seconds:
+    bins on the epoch grid, labelled by their start, each the mean of the points present in it; a
+    bin with none stays NaN (missing, not zero). The daemon's training history and the replay's
+    are averaged here, so a backtest trains on exactly what the daemon trains on."""
+    step = f"{step_s}s"
+    return history.resample(step).mean().asfreq(step)
 
 
 def training_window(history: pd.Series, now: pd.Timestamp, train_days: float) -> pd.Series:
@@ -308,8 +319,9 @@ def forecast_targets(
     token_problems: tuple[str, ...] = (),
 ) -> list[TargetForecast]:
     """:func:`forecast_target` for the targets of one service: one model choice and one fit of each
-    series, from the first request's policy (a service's targets share its forecast settings), then
-    a plan per request with its own pod, cold start, bounds and floor in force."""
+    series, from the first request's policy and events (a service's targets share its forecast
+    settings), then a plan per request with its own pod, cold start, bounds, floor in force and
+    known events, their holidays measured against the history on the request's own calendars."""
     first = requests[0]
     train = training_window(history, now, first.train_days)
     selection = choose_and_fit(train, first, seed=seed)
@@ -321,10 +333,10 @@ def forecast_targets(
             selection, token_history, token_request, now, seed=seed, problems=token_problems
         )
     )
-    level = known_events.holiday_level(train, first.events)
     out = []
     for i, request in enumerate(requests):
         state = states[i] if states is not None else FloorState(request.bounds.baseline)
+        level = known_events.holiday_level(train, request.events)  # each role's own calendars
         forecast, tokens, plan, effects = predict_demand_and_plan(
             selection.model, request, now, state, holiday_level=level, token_models=token_models
         )

@@ -14,7 +14,7 @@ from predictor.errors import ConfigError, SourceError
 from predictor.forecasting.base import DAY_S
 from predictor.planning import Bounds, ColdStart, FloorPolicy, StepRules, configured_cold_start
 from predictor.runtime.demand import TokenSizingSpec
-from predictor.runtime.forecast import ForecastRequest
+from predictor.runtime.forecast import ForecastRequest, at_model_step
 from predictor.runtime.policy import Cadence, Objective, Policy, Tuning
 from predictor.sources.base import HistorySource
 from predictor.sources.demand import DemandSources, demand_sources_for
@@ -214,10 +214,7 @@ def read_training_history(source: HistorySource, now: pd.Timestamp, request: For
     stays NaN: missing, not zero). A rate sampled once per model step (``read_history``) is a
     different series from its average over the step, and a model trained on it makes other
     decisions than ``predictor backtest`` replays."""
-    step = f"{request.step_s}s"
-    start = (now - pd.Timedelta(seconds=request.train_days * DAY_S)).floor(step)
+    start = (now - pd.Timedelta(seconds=request.train_days * DAY_S)).floor(f"{request.step_s}s")
     if request.step_s % READ_STEP_S:
         return source.fetch(start, now, request.step_s)
-    minutes = source.fetch(start, now, READ_STEP_S)
-    binned = minutes.resample(step).mean()
-    return binned.asfreq(step)
+    return at_model_step(source.fetch(start, now, READ_STEP_S), request.step_s)

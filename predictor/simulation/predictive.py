@@ -43,7 +43,16 @@ from predictor.errors import ForecastError, PlanningError
 from predictor.forecasting import registry
 from predictor.forecasting.base import Clamp, quantile_label
 from predictor.forecasting.selection import CandidateScore
-from predictor.planning import Bounds, ColdStart, FloorPolicy, FloorState, PlannedChange, planner, step_back
+from predictor.planning import (
+    Bounds,
+    ColdStart,
+    FloorPolicy,
+    FloorState,
+    PlannedChange,
+    planner,
+    step_back,
+    steps,
+)
 from predictor.runtime import events as known_events
 from predictor.runtime.demand import (
     TOKEN_COLUMNS,
@@ -53,7 +62,14 @@ from predictor.runtime.demand import (
     rate_ratio,
     token_kind,
 )
-from predictor.runtime.forecast import AUTO, ForecastRequest, choose_and_fit, token_fitter, training_window
+from predictor.runtime.forecast import (
+    AUTO,
+    ForecastRequest,
+    at_model_step,
+    choose_and_fit,
+    token_fitter,
+    training_window,
+)
 from predictor.runtime.policy import Cadence, Policy
 
 NO_MODEL, TOO_OLD = -1, -2  # a reconcile without a forecast: hold, or step back to the baseline
@@ -163,8 +179,8 @@ def record_forecasts(
     step_s = pd.Timedelta(load.index.freq).total_seconds()
     bin_freq = f"{policy.step_s}s"
     model_step = pd.Timedelta(seconds=policy.step_s)
-    history = load.resample(bin_freq).mean()  # NaN stays NaN: missing bins are not zero
-    token_bins = None if token_history is None else token_history.resample(bin_freq).mean()
+    history = at_model_step(load, policy.step_s)
+    token_bins = None if token_history is None else at_model_step(token_history, policy.step_s)
     token_models = TokenModels()
     scores: Mapping[str, CandidateScore] = {}
     token_series: dict[str, dict[float, list[np.ndarray]]] = {}
@@ -364,7 +380,7 @@ def replay_floor(
         elif row >= 0:
             target = target_of[row]
             if not ((target == state.floor or target < 0) and bounds.baseline <= state.floor <= upper):
-                need = planner.Need(
+                need = steps.Need(
                     float(pods0[row]),
                     float(hold0[row]),
                     float(rate0[row]),
@@ -372,10 +388,10 @@ def replay_floor(
                     int(peak_pods0[row]),
                     bool(limited0[row]) if limited0 is not None else False,
                 )
-                change = planner.decide(need, state, moments[r], moments[r], contexts.get(row, base))
+                change = steps.decide(need, state, moments[r], moments[r], contexts.get(row, base))
                 if change is not None:
                     changes.append(change)
-                    state = planner.apply(state, change)
+                    state = steps.apply(state, change)
         out[pos:end] = state.floor
     forecast, forecast_mean = _one_lead_ahead(tape, rates)
     return PredictiveRun(out, forecast, forecast_mean, tape.fits, tuple(changes))

@@ -13,6 +13,8 @@ Same arguments, same seed -> the same series, bit for bit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -101,17 +103,22 @@ class SyntheticSource:
     def __init__(self, *, seed: int = 0, base_rps: float = 6.0, peak_rps: float = 120.0) -> None:
         self.seed, self.base_rps, self.peak_rps = seed, base_rps, peak_rps
 
+    def week_arguments(self, monday: pd.Timestamp) -> dict[str, Any]:
+        """The :func:`synthetic_trace` arguments of the week starting at ``monday`` 00:00 UTC: one
+        minute resolution, one flash crowd, the week's own seed."""
+        return {
+            "start": monday,
+            "days": 7,
+            "step_s": 60,
+            "base_rps": self.base_rps,
+            "peak_rps": self.peak_rps,
+            "bursts": 1,
+            "seed": week_seed(self.seed, monday),
+        }
+
     def week(self, monday: pd.Timestamp) -> pd.Series:
         """One week of the trace at one-minute resolution, starting at ``monday`` 00:00 UTC."""
-        return synthetic_trace(
-            start=monday,
-            days=7,
-            step_s=60,
-            base_rps=self.base_rps,
-            peak_rps=self.peak_rps,
-            bursts=1,
-            seed=week_seed(self.seed, monday),
-        )
+        return synthetic_trace(**self.week_arguments(monday))
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:
         """Request rates over the ``step_s`` bins wholly inside ``[start, end)``."""

@@ -18,12 +18,13 @@ frame, bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from predictor.capacity.demand import OUTPUT_TOKENS, PROMPT_TOKENS, REQUESTS
-from predictor.sources.synthetic import DEFAULT_START, SyntheticSource, synthetic_trace, week_seed
+from predictor.sources.synthetic import SyntheticSource, synthetic_trace
 
 COLUMNS = (REQUESTS, PROMPT_TOKENS, OUTPUT_TOKENS)
 
@@ -48,32 +49,16 @@ def working_hours_share(hour_of_day: np.ndarray) -> np.ndarray:
     return np.clip(rise - fall, 0.0, 1.0)
 
 
-def synthetic_token_trace(
-    *,
-    start: pd.Timestamp = DEFAULT_START,
-    days: float = 35,
-    step_s: int = 60,
-    base_rps: float = 6.0,
-    peak_rps: float = 120.0,
-    weekend_factor: float = 0.45,
-    noise: float = 0.06,
-    bursts: int = 3,
-    seed: int = 0,
-    mix: TokenMix = TokenMix(),  # frozen, so one shared default is safe
-) -> pd.DataFrame:
+def synthetic_token_trace(*, seed: int = 0, mix: TokenMix = TokenMix(), **trace: Any) -> pd.DataFrame:
     """Columns ``requests_per_s``, ``prompt_tokens_per_s`` and ``output_tokens_per_s``, one row per
-    ``step_s`` from ``start`` for ``days`` days (UTC, labelled by bin start, ``freq`` set)."""
-    rps = synthetic_trace(
-        start=start,
-        days=days,
-        step_s=step_s,
-        base_rps=base_rps,
-        peak_rps=peak_rps,
-        weekend_factor=weekend_factor,
-        noise=noise,
-        bursts=bursts,
-        seed=seed,
-    )
+    step (UTC, labelled by bin start, ``freq`` set).
+
+    ``trace`` are the other keyword arguments of :func:`~predictor.sources.synthetic.synthetic_trace`
+    (``start``, ``days``, ``step_s``, ``base_rps``, ``peak_rps``, ...), with its defaults: the
+    ``requests_per_s`` column is that trace. ``seed`` seeds it and, in a stream of its own, the
+    lengths' noise; ``mix`` (frozen, so one shared default is safe) shapes the lengths.
+    """
+    rps = synthetic_trace(seed=seed, **trace)
     index = rps.index
     hours = index.hour.to_numpy() + index.minute.to_numpy() / 60.0 + index.second.to_numpy() / 3600.0
     share = working_hours_share(hours)
@@ -116,16 +101,7 @@ class SyntheticTokenSource(SyntheticSource):
 
     def week(self, monday: pd.Timestamp) -> pd.Series:
         """One week of the column at one-minute resolution, starting at ``monday`` 00:00 UTC."""
-        frame = synthetic_token_trace(
-            start=monday,
-            days=7,
-            step_s=60,
-            base_rps=self.base_rps,
-            peak_rps=self.peak_rps,
-            bursts=1,
-            seed=week_seed(self.seed, monday),
-            mix=self.mix,
-        )
+        frame = synthetic_token_trace(mix=self.mix, **self.week_arguments(monday))
         return frame[self.column]
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp, step_s: int) -> pd.Series:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from predictor import events as ev
 from predictor.actuation.scaledobject import (
     BASELINE_ANNOTATION,
     DECLARATION_ANNOTATIONS,
@@ -21,6 +22,7 @@ from predictor.actuation.scaledobject import (
     PROFILE_ANNOTATION,
     QUERY_ANNOTATION,
 )
+from predictor.forecasting.store import ModelStore
 from tests.integration.conftest import Backfilled
 from tests.integration.daemon_rig import NS, PROFILE, QUERY, scaled_object, target
 from tests.integration.faults.rig import FlakyPrometheus, assert_no_wrong_patch
@@ -74,30 +76,27 @@ def lowerings(history: list[tuple[pd.Timestamp, int]]) -> list[tuple[pd.Timestam
 # Restarts.
 
 
-def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds):
-    """Restarted at 12:30, half an hour after its last raise, with its model and the planner's
-    memory: the floor from then on is exactly an undisturbed daemon's (held through the cooldown,
-    lowered when that one lowers), and the loaded model is retrained when its age calls for it
-    (13:00), not a full interval after the restart."""
-    targets = [target("chat", policy={"cooldown_s": 10_800})]  # a long cooldown: memory matters
-    control = worlds(at("10:00"), scaled_object("chat"))
-    control.start("a", control.settings("state", targets, schedule=NO_JITTER))
-    control.run_until(at("16:30"))
-
-    world = worlds(at("10:00"), scaled_object("chat"))
-    settings = world.settings("state", targets, schedule=NO_JITTER)
+def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds, undisturbed):
+    """Restarted at 12:30, an hour into the ramp to the midday peak, with its model and the
+    planner's memory: the floor from then on is exactly an undisturbed daemon's (the failover
+    scenarios' control below: held through the cooldown, lowered when that one lowers), and the
+    loaded model is retrained when its age calls for it (14:30), not a full interval after the
+    restart."""
+    control = undisturbed
+    world = worlds(FAILOVER_START, scaled_object("chat"))
+    settings = world.settings("state", FAILOVER_TARGETS[:1], schedule=NO_JITTER)  # chat, a long cooldown
     first = world.start("a", settings)
-    world.run_until(at("12:30"))
+    world.run_until(FAILOVER_CRASH)
     first.crash()
     assert world.so("chat")["spec"]["minReplicaCount"] > BASELINE + 10
     again = world.start("a-restarted", settings)
-    assert again.daemon.targets["chat"].retrain.due_at == at("13:00")  # data end 10:00 + 3 h
-    world.run_until(at("15:30"))
-    assert again.daemon.targets["chat"].artifact.trained_at == at("13:00")  # retrained on time
-    world.run_until(at("16:30"))  # past the lowering three hours after the 12:45 raise
+    assert again.daemon.targets["chat"].retrain.due_at == at("14:30")  # data end 11:30 + 3 h
+    world.run_until(at("14:45"))
+    assert again.daemon.targets["chat"].artifact.trained_at == at("14:30")  # retrained on time
+    world.run_until(FAILOVER_END)  # past the lowering three hours after the last raise
 
-    after = applied_each_minute(world, "chat", at("12:31"), at("16:30"))
-    assert after == applied_each_minute(control, "chat", at("12:31"), at("16:30"))
+    after = applied_each_minute(world, "chat", at("12:31"), FAILOVER_END)
+    assert after == applied_each_minute(control, "chat", at("12:31"), FAILOVER_END)
     assert lowerings(world.floors("chat")), "the afternoon should lower the floor once the cooldown ends"
     # The restored memory keeps the cooldown: no lowering within 3 h of the raise before it.
     history = world.floors("chat")
@@ -416,4 +415,38 @@ def test_a_min_floor_event_raises_one_lead_time_ahead_and_steps_down_after(world
     assert started == ["launch started: at least 25 pods from 03:00 to 04:00"], started
     assert ended == ["launch ended: at least 25 pods from 03:00 to 04:00"], ended
     assert process.metric("predictor_event_active", target="chat", event="launch") == 0
+    assert_no_wrong_patch(world.kube)
+
+
+def test_a_change_of_known_events_retrains_and_an_older_model_without_them_loads(worlds):
+    """A model stored before events were recorded (no ``events`` in its inputs) loads and serves
+    until its usual retrain; a campaign added to the target's events in the config makes it stale:
+    retrained at the restart, and the new model records the events it was trained under."""
+    world = worlds(at("05:00"), scaled_object("chat"))
+    plain = world.settings("state", [target("chat")], schedule=NO_JITTER)
+    first = world.start("a", plain)
+    world.run_until(at("06:00"))
+    first.crash()
+    stored = ModelStore(world.tmp_path / "state").path("chat")
+    doc = json.loads(stored.read_text())
+    assert doc["inputs"].pop("events") == ""  # written as an older predictor wrote it
+    stored.write_text(json.dumps(doc))
+
+    older = world.start("b", plain)
+    rt = older.daemon.targets["chat"]
+    assert rt.artifact.trained_at == at("05:00") and rt.artifact.inputs.events == ""
+    assert rt.stale_inputs() == [] and rt.retrain.due_at == at("08:00")  # kept to its rhythm
+    older.crash()
+
+    campaign = {"name": "campaign", "cron": "0 14 * * *", "duration_s": 5_400, "multiply": 1.5}
+    with_campaign = [target("chat", events=[campaign])]
+    changed = world.start("c", world.settings("state", with_campaign, schedule=NO_JITTER))
+    rt = changed.daemon.targets["chat"]
+    assert rt.stale_inputs() == ["known events changed"] and rt.retrain.due_at == at("06:00")
+    assert rt.inputs.events == ev.fingerprint(rt.events) != ""
+    world.run_until(at("06:30"))
+    assert rt.artifact.trained_at == at("06:00") and rt.artifact.inputs == rt.inputs
+    assert rt.stale_inputs() == []
+    assert json.loads(stored.read_text())["inputs"]["events"] == rt.inputs.events
+    assert {d.state for _, d in changed.decided("chat")} == {"healthy"}
     assert_no_wrong_patch(world.kube)

@@ -31,3 +31,21 @@ def one_error(done, code: int) -> str:
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, done.stderr
     return errors[0]
+
+
+def in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The same command as :func:`predictor`, run on the console script's app in this process.
+
+    The console script is the app itself, so what differs is only the start of a process: for the
+    many cases of one kind, where one of them goes through :func:`predictor`. An exception that
+    escapes the app fails the test here (a user would see a traceback); an exit is its code.
+    """
+    from typer.testing import CliRunner
+
+    from predictor.cli.main import app
+
+    unset = {k: None for k in os.environ if k.startswith("PREDICTOR_")}
+    result = CliRunner().invoke(
+        app, list(args), env={**unset, "COLUMNS": "80", **(env or {})}, catch_exceptions=False
+    )
+    return subprocess.CompletedProcess(["predictor", *args], result.exit_code, result.stdout, result.stderr)

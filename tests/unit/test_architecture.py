@@ -6,6 +6,7 @@ The layering itself is checked by import-linter (`lint-imports`, contracts in py
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ PURE_CORE = (
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 
 
+@functools.cache  # parsed once for all the rules; no test changes a tree
 def modules() -> dict[str, ast.Module]:
     found = {}
     for path in PACKAGE.rglob("*.py"):
@@ -91,3 +93,13 @@ def test_the_pure_core_never_reads_the_clock():
 def test_the_clock_check_would_catch_a_clock_read():
     tree = ast.parse("import time\nimport pandas as pd\nnow = pd.Timestamp.now(tz='UTC')\nplan.now\n")
     assert clock_reads(tree) == ["line 1: import time", "line 3: .now()"]
+
+
+def test_the_command_line_starts_without_matplotlib():
+    """Plots are drawn on request only: every command starts without paying for matplotlib."""
+    import subprocess
+    import sys
+
+    code = "import sys, predictor.cli.main; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

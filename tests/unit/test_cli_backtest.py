@@ -221,9 +221,13 @@ targets:
     assert setup["cold_start_s"] == 1200 and "tuning" not in out
 
 
-def test_tune_shows_the_search_and_replays_the_choice_on_the_window(trace_csv, tmp_path):
+def test_tune_shows_the_search_and_replays_the_choice_on_the_window(tmp_path):
+    # The trace's last eight days: four (a weekend in them) are tuned on, two train them first.
+    path = tmp_path / "recent.csv"
+    trace = synthetic_trace(days=17, step_s=60, seed=7, bursts=0).rename("requests")
+    trace[trace.index >= trace.index[-1] - pd.Timedelta(days=8)].to_csv(path, index_label="timestamp")
     report = tmp_path / "report"
-    args = ["backtest", "--history", str(trace_csv), "--days", "2", "--cold-start", "20m"]
+    args = ["backtest", "--history", str(path), "--days", "2", "--cold-start", "20m"]
     args += ["--model", "harmonic", "--reconcile-every", "5m", "--train-days", "7", "--tune"]
     text = " ".join(invoke(*args, "--report", str(report)).stdout.split())
     assert "Self-tuning on" in text and "← chosen" in text and "self-tuned" in text

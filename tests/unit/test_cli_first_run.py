@@ -1,6 +1,7 @@
 """A new user's first hour, through the installed console script: every bad input is one line naming
 the file, key or flag, with exit 2 (bad input) or 1 (a runtime failure), never a traceback; files as
-people write them are read, with notes on stderr saying how."""
+people write them are read, with notes on stderr saying how. The many cases of one kind (flag
+errors, file layouts) run on the script's app in process, one of each kind through the script."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from predictor.sources.synthetic import synthetic_trace
-from tests.support.cli import one_error, predictor
+from tests.support.cli import in_process, one_error, predictor
 
 AT = "2026-01-22T05:00"  # a Thursday morning; the trace starts Monday 2026-01-05
 FAST = ("--model", "seasonal_naive", "--peak-pods", "20", "--horizon", "2h")  # keep each run short
@@ -32,8 +33,8 @@ def history(tmp_path_factory, trace) -> Path:
     return path
 
 
-def forecast_json(path: Path, *extra: str) -> tuple[dict, str]:
-    done = predictor("forecast", "--history", str(path), "--at", AT, *FAST, *extra, "--json")
+def forecast_json(path: Path, *extra: str, run=predictor) -> tuple[dict, str]:
+    done = run("forecast", "--history", str(path), "--at", AT, *FAST, *extra, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stderr
 
@@ -121,7 +122,8 @@ def test_day_month_dates_ambiguous_or_told(tmp_path, trace):
     path.write_text("timestamp,rps\n" + text)
     line = one_error(predictor("forecast", "--history", str(path), *FAST), 1)
     assert "can be read day first or month first" in line and "--timestamp-format" in line
-    out, _ = forecast_json(path, "--timestamp-format", "%d/%m/%Y %H:%M", "--at", "2026-01-12T05:00")
+    told = ("--timestamp-format", "%d/%m/%Y %H:%M", "--at", "2026-01-12T05:00")
+    out, _ = forecast_json(path, *told, run=in_process)
     assert out["trained_on"]["end"] == "2026-01-12T04:55:00Z"
 
 
@@ -152,7 +154,7 @@ def test_other_layouts_are_read(tmp_path, trace, layout):
         path = tmp_path / "h.csv"
         frame[["rps", "t"]].to_csv(path, index=False)
         extra = ("--timestamp-column", "t", "--value-column", "rps")
-    out, _ = forecast_json(path, *extra)
+    out, _ = forecast_json(path, *extra, run=in_process)  # the console script reads the others
     assert out["trained_on"] == {
         "start": "2026-01-05T00:00:00Z",
         "end": "2026-01-22T04:55:00Z",
@@ -168,7 +170,7 @@ def test_counts_without_counts_get_a_hint(tmp_path, trace):
     )
     _, stderr = forecast_json(path)
     assert "whole number" in stderr and "--counts" in stderr
-    _, stderr = forecast_json(path, "--counts")
+    _, stderr = forecast_json(path, "--counts", run=in_process)
     assert "--counts" not in stderr
 
 
@@ -186,11 +188,16 @@ def test_counts_without_counts_get_a_hint(tmp_path, trace):
     ],
 )
 def test_forecast_flag_errors_name_the_flag(history, args, expected):
-    assert one_error(predictor("forecast", "--history", str(history), *args), 2).startswith(expected)
+    assert one_error(in_process("forecast", "--history", str(history), *args), 2).startswith(expected)
+
+
+def test_a_forecast_flag_error_through_the_console_script(history):
+    done = predictor("forecast", "--history", str(history), "--cold-start", "10")
+    assert one_error(done, 2) == "error: --cold-start: '10' has no unit; did you mean 10m or 10s?"
 
 
 def test_go_style_durations_are_accepted(history):
-    out, _ = forecast_json(history, "--cold-start", "1h30m")
+    out, _ = forecast_json(history, "--cold-start", "1h30m", run=in_process)
     assert out["lead_time_s"] == 5400 + 120
 
 
@@ -214,9 +221,15 @@ def test_go_style_durations_are_accepted(history):
     ],
 )
 def test_backtest_flag_errors_name_the_flag(history, args, expected):
-    done = predictor("backtest", "--history", str(history), *args)
+    done = in_process("backtest", "--history", str(history), *args)
     assert one_error(done, 2).startswith(expected)
     assert "Backtest of" not in done.stdout  # refused before the replay, not after it
+
+
+def test_a_backtest_flag_error_through_the_console_script(history):
+    done = predictor("backtest", "--history", str(history), "--days", "0")
+    assert one_error(done, 2).startswith("error: --days: must be more than 0")
+    assert "Backtest of" not in done.stdout
 
 
 def test_demo_refuses_an_output_that_is_a_file_before_the_work(tmp_path):

@@ -1,6 +1,7 @@
 """What people read, through the installed console script at 80 columns with stdout piped: every
 line fits, no word is broken across lines, no box-drawing characters; `plan thresholds` shows both
-drain rates; `profiles` has --output json|wide."""
+drain rates; `profiles` has --output json|wide. JSON, which programs read, is checked on the
+console script's app in process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 import pytest
 
 from predictor.capacity import queue_thresholds
-from tests.support.cli import predictor
+from tests.support.cli import in_process, predictor
 from tests.unit.test_cli_first_run import FAST
 
 BOX = re.compile("[\u2500-\u257f]")  # the Unicode box-drawing block
@@ -41,8 +42,8 @@ def test_thresholds_show_both_drain_rates_and_use_the_slower():
     assert done.returncode == 0, done.stderr
     check_80_columns(done.stdout, ("640", "2.13", "Decode"))
     assert "drain, decode ◀" in done.stdout and "drain, prefill ◀" not in done.stdout
-    out = json.loads(
-        predictor(
+    out = json.loads(  # JSON is for programs, not read at 80 columns: on the app in process
+        in_process(
             *("plan", "thresholds", "--slo-ttft-p95", "0.5", "--prefill-time", "0.1", "--step-time", "0.05"),
             *("--max-num-seqs", "32", "--output-tokens", "300", "--tpot", "0.05", "--json"),
         ).stdout
@@ -57,7 +58,7 @@ def test_thresholds_show_both_drain_rates_and_use_the_slower():
 
 def test_thresholds_from_a_profile():
     out = json.loads(
-        predictor(
+        in_process(
             *("plan", "thresholds", "--profile", "llama-3-8b-l40s-tp2", "--output-tokens", "250"),
             *("--slo-ttft-p95", "2", "--prefill-time", "0.12", "--step-time", "0.03", "--json"),
         ).stdout
@@ -98,7 +99,7 @@ def test_profiles_table_wide_and_json():
         *("profile", "role", "binds", "per", "pod", "cold", "start", "TTFT", "TPOT", "prompt", "output"),
         *("KV", "tokens", "max", "conc.", "hardware"),
     ]
-    rows = json.loads(predictor("profiles", "-o", "json").stdout)
+    rows = json.loads(in_process("profiles", "-o", "json").stdout)
     by_name = {r["profile"]: r for r in rows}
     assert by_name["llama-3-70b-h100-tp8"]["concurrency_per_pod"] == 200
     assert by_name["llama-3-70b-h100-tp8"]["capacity"]["kv_capacity_tokens"] == 1_000_000

@@ -24,12 +24,9 @@ NIGHT = (10, 10_000, 3_500)
 
 
 def plan_json(*args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "predictor", "plan", *args, "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    """`predictor plan ... --json` in this process (the console script is run once, above)."""
+    result = runner.invoke(app, ["plan", *args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 

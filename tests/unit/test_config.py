@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from predictor.config import Settings, format_settings, load_settings
 from predictor.config.errors import _inner_model
 from predictor.errors import ConfigError
+from tests.support.cli import in_process
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "predictor.example.yaml"
@@ -212,21 +213,29 @@ def test_missing_file_is_named(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("data", "key_path"),
+    ("data", "key_path", "through"),
     [
-        ({"policy": {"utilization_targett": 0.5}}, "policy.utilization_targett: unknown key"),
-        ({"policy": {"utilization_target": -1}}, "policy.utilization_target: "),
-        ({"targets": [{k: v for k, v in MINIMAL_TARGET.items() if k != "query"}]}, "targets[0].query: "),
+        ({"policy": {"utilization_targett": 0.5}}, "policy.utilization_targett: unknown key", "python -m"),
+        ({"policy": {"utilization_target": -1}}, "policy.utilization_target: ", "in process"),
+        (
+            {"targets": [{k: v for k, v in MINIMAL_TARGET.items() if k != "query"}]},
+            "targets[0].query: ",
+            "in process",
+        ),
     ],
 )
-def test_config_check_prints_one_line_and_exits_2_without_traceback(tmp_path, data, key_path):
+def test_config_check_prints_one_line_and_exits_2_without_traceback(tmp_path, data, key_path, through):
+    """One case through ``python -m predictor``; the others on the same app in this process."""
     path = write(tmp_path, data)
-    result = subprocess.run(
-        [sys.executable, "-m", "predictor", "config", "check", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    if through == "python -m":
+        result = subprocess.run(
+            [sys.executable, "-m", "predictor", "config", "check", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    else:
+        result = in_process("config", "check", str(path))
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

@@ -18,10 +18,10 @@ from predictor import events as ev
 from predictor.capacity import pod_model_for_peak
 from predictor.config import PolicySettings
 from predictor.planning import Bounds, configured_cold_start
-from predictor.runtime.forecast import TargetForecast, forecast_target
+from predictor.runtime.forecast import TargetForecast, forecast_target, forecast_targets
 from predictor.runtime.targets import policy_from_settings, request_from_policy
 from predictor.sources.synthetic import synthetic_trace
-from tests.support.cli import one_error, predictor
+from tests.support.cli import in_process, one_error, predictor
 
 START = pd.Timestamp("2026-01-05", tz="UTC")  # a Monday
 COLD = configured_cold_start(total_s=600)  # + the 120 s margin: a 12-minute lead time
@@ -196,7 +196,7 @@ def test_forecast_json_and_table_name_the_active_events_per_point(tmp_path):
         "multiply": 2.5,
     }
     path = config(tmp_path, [launch])
-    done = predictor(
+    done = in_process(  # the table below goes through the console script
         "forecast", "--config", str(path), "--target", "chat", "--at", "2026-01-26T07:00", "--json"
     )
     assert done.returncode == 0, done.stderr
@@ -243,11 +243,13 @@ def test_the_forecast_plot_shades_each_event_window(tmp_path):
     ids=["backwards", "time-zone", "calendar", "unknown-key"],
 )
 def test_backtest_events_file_with_a_bad_definition_exits_2_with_one_line(tmp_path, content, expected):
+    """The first case through the console script, the others on its app in this process."""
     bad = tmp_path / "events.yaml"
     bad.write_text(content)
     csv = tmp_path / "h.csv"
     csv.write_text("timestamp,requests_per_s\n2026-01-05T00:00:00Z,1\n")
-    line = one_error(predictor("backtest", "--history", str(csv), "--events", str(bad)), 2)
+    run = predictor if "the window ends" in expected else in_process
+    line = one_error(run("backtest", "--history", str(csv), "--events", str(bad)), 2)
     assert line.startswith(f"error: {bad}: {expected}"), line
 
 
@@ -285,3 +287,31 @@ def test_one_off_and_recurring_windows_across_the_spring_switch_land_on_local_ti
     assert (migration[0], migration[-1]) == (utc("2026-03-29 00:00"), utc("2026-03-29 01:55"))  # 2 real hours
     low = pd.Series(tf.effects.min_pods, tf.forecast.index)
     assert low[utc("2026-03-29 00:00")] == 9 and np.isnan(low[utc("2026-03-29 02:00")])
+
+
+def test_each_role_of_a_service_learns_its_holiday_level_on_its_own_calendar():
+    """One fit for the service, but the holiday level is each role's: a role without a calendar
+    has none, and a role with one learns it even when it is not the first."""
+    series = history()
+    for day in ("2026-01-19", "2026-01-26"):  # two past holidays, at 40% of a usual Monday
+        series[series.index.normalize() == utc(day)] *= 0.4
+    now = utc("2026-02-02 06:00")  # the next holiday's morning
+    calendar = (holidays(dt.date(2026, 1, 19), dt.date(2026, 1, 26), dt.date(2026, 2, 2)),)
+    policy = policy_from_settings(
+        PolicySettings(model="harmonic", history_window_days=28, horizon_s=12 * 3600)
+    )
+    pod = pod_model_for_peak(float(series.max()), 20, utilization=0.7)
+
+    def role(name: str, events: tuple[ev.Event, ...]):
+        return request_from_policy(
+            name, policy, pod=pod, cold_start=COLD, bounds=Bounds(1, 60), events=events
+        )
+
+    plain, with_holidays = forecast_targets(series, [role("plain", ()), role("off", calendar)], now)
+    alone = forecast_target(series, role("off", calendar), now)
+    level = alone.effects.holiday_level
+    assert level is not None and level.ratio == pytest.approx(0.4, abs=0.05)
+    assert with_holidays.effects.holiday_level == level
+    assert plain.effects.holiday_level is None
+    day = between(with_holidays, "2026-02-02 08:00", "2026-02-02 18:00")
+    assert {with_holidays.effects.names[i] for i in np.flatnonzero(day)} == {"custom holiday"}

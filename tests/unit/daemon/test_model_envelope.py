@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from predictor import __version__
+from predictor import events as ev
 from predictor.daemon.state import TargetState, inputs_of
 from predictor.forecasting import registry
 from predictor.forecasting.store import SCHEMA_VERSION, ModelArtifact, ModelStore, TrainingInputs
@@ -78,3 +79,14 @@ def test_a_version_1_model_is_used_but_retrained_first(tmp_path):
     assert rt.artifact.inputs is None and rt.model_problem() is None
     assert rt.stale_inputs() == ["trained by an older predictor that did not record its inputs"]
     assert inputs_of(settings.targets[0]).version == __version__
+
+
+def test_only_the_events_that_shape_the_fit_make_a_model_stale(tmp_path):
+    """A floor schedule is applied at the reconcile: changing it needs no new model; a rate event's
+    windows are left out of training, so adding one does."""
+    target = settings_for(tmp_path, "chat").targets[0]
+    floor = ev.Event("night", ev.Recurring(ev.parse_cron("0 2 * * *"), 3_600), ev.Effect("min_floor", 4))
+    rate = ev.Event("campaign", ev.Recurring(ev.parse_cron("0 14 * * *"), 5_400), ev.Effect("multiply", 1.5))
+    assert inputs_of(target).events == "" == inputs_of(target, [floor]).events
+    assert inputs_of(target, [floor, rate]).events == ev.fingerprint([rate])
+    assert inputs_of(target).differences(inputs_of(target, [rate])) == ["known events changed"]

@@ -30,7 +30,8 @@ def replay(mix: TokenMix, role: str = "prefill", profile: str = PREFILL):
         role=role,
         pod=pod_model(p.capacity, role),
         policy=policy_from_settings(PolicySettings(model="harmonic", history_window_days=7)),
-        cadence=Cadence(retrain_every_s=3 * 3600, reconcile_every_s=60),
+        # Retrained twice a day: what is compared is how the floor is sized, not how fresh the model is.
+        cadence=Cadence(retrain_every_s=12 * 3600, reconcile_every_s=60),
         cold_start=configured_cold_start(total_s=p.cold_start.total_s, stages_s=p.cold_start.stages_s),
         bounds=Bounds(1),
     )

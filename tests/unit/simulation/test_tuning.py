@@ -149,8 +149,8 @@ def test_a_candidate_meets_only_within_the_margin_of_the_allowance():
 
 
 def test_tuning_a_target_on_its_own_history_with_the_real_forecaster():
-    trace = synthetic_trace(days=12, step_s=60, seed=11, bursts=0)
-    s = PolicySettings(model="harmonic", history_window_days=7, tune_history_days=4)
+    trace = synthetic_trace(days=10, step_s=60, seed=11, bursts=0)
+    s = PolicySettings(model="harmonic", history_window_days=7, tune_history_days=2)
     policy = policy_from_settings(s)
     pod = pod_model_for_peak(float(trace.max()), 20, utilization=0.7)
     now = trace.index[-1] + pd.Timedelta(minutes=1)
@@ -164,9 +164,9 @@ def test_tuning_a_target_on_its_own_history_with_the_real_forecaster():
         cadence=cadence_from_schedule(ScheduleSettings()),
         now=now,
     )
-    assert result.tuned and result.days == 4 and result.end == now
+    assert result.tuned and result.days == 2 and result.end == now
     # The daemon's forecasting: a retrain at every retrain interval of the tuned days.
-    assert len(result.fits) == 4 * DAY_S // ScheduleSettings().retrain_interval_s
+    assert len(result.fits) == 2 * DAY_S // ScheduleSettings().retrain_interval_s
     assert all(c.quantile >= s.tune_min_quantile for c in result.candidates)
     meeting = [c for c in result.candidates if c.meets]
     assert meeting and result.chosen in meeting
