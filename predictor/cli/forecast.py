@@ -23,8 +23,9 @@ from predictor.cli.common import (
 )
 from predictor.cli.history import FileFormat, Separator, TimestampColumn, TimestampFormat, load_history_file
 from predictor.config import PolicySettings, TargetSettings, load_profile, load_settings
+from predictor.config.events import events_for
 from predictor.daemon.persist import TargetFiles
-from predictor.daemon.state import TunedChoice
+from predictor.daemon.state import TunedChoice, inputs_of
 from predictor.errors import ConfigError, PredictorError
 from predictor.planning import Bounds, configured_cold_start
 from predictor.runtime.forecast import TargetForecast, forecast_target, forecast_targets
@@ -212,9 +213,10 @@ def _from_config(config, target, now, overrides, baseline, max_replicas) -> list
     if not targets:
         raise ConfigError(f"{config}: no targets configured")
     now = now or pd.Timestamp.now(tz="UTC")  # the CLI is a composition root: it may read the clock
-    groups: dict[str, list] = {}
-    for t in targets:  # a service's targets share one forecast: fit once, plan each role
-        groups.setdefault(f"service {t.service}" if t.service else t.name, []).append(t)
+    groups: dict[object, list] = {}
+    for t in targets:  # a service's roles share one forecast when trained alike, as in the daemon
+        key = (t.service, inputs_of(t, events_for(settings, t))) if t.service else t.name
+        groups.setdefault(key, []).append(t)
     results: list = []
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("forecasting", total=len(targets))
