@@ -108,6 +108,41 @@ def test_a_restart_with_a_stored_model_continues_exactly_where_it_stopped(worlds
     assert_no_wrong_patch(world.kube)
 
 
+def test_a_lower_sizing_policy_in_force_mid_ramp_lowers_the_floor_only_by_the_lowering_rules(worlds):
+    """A new policy takes effect at the next reconcile (a new self-tuned choice, or a config change
+    as here: p95 + 50 % until 12:30 mid-ramp, then p80 + 0 %). The floor the old policy raised comes
+    down only as any lowering does: not within the cooldown of the last raise (read back from the
+    ScaledObject), at most max_step_down_pods at a time, step_down_interval_s apart."""
+    high = {"forecast_quantile": 0.95, "spike_buffer": 0.5, "tune": False, "cooldown_s": 3_600}
+    low = {**high, "forecast_quantile": 0.8, "spike_buffer": 0.0}
+    world = worlds(FAILOVER_START, scaled_object("chat"))
+    first = world.start("a", world.settings("state", [target("chat", policy=high)], schedule=NO_JITTER))
+    world.run_until(FAILOVER_CRASH)
+    first.crash()
+    raised = world.so("chat")["spec"]["minReplicaCount"]
+    assert raised > BASELINE + 10
+    again = world.start("a-lower", world.settings("state", [target("chat", policy=low)], schedule=NO_JITTER))
+    rt = again.daemon.targets["chat"]
+    assert (rt.policy.quantile, rt.policy.floor.buffer) == (0.8, 0.0)
+    world.run_until(at("14:30"))
+
+    history = world.floors("chat")
+    rules = rt.policy.floor.rules
+    down = [(t, a, b) for t, a, b in lowerings(history) if t >= FAILOVER_CRASH]
+    assert down and down[-1][2] < raised - 4, (
+        "the lower policy must bring the floor down for this to mean anything"
+    )
+    raises = [t for (_, a), (t, b) in itertools.pairwise(history) if b > a]
+    last_raise = max(r for r in raises if r < down[0][0])
+    assert down[0][0] - last_raise >= pd.Timedelta(seconds=rules.cooldown_s), (last_raise, down[0])
+    for t, a, b in down:
+        assert a - b <= rules.max_step_down_pods, (t, a, b)
+    for (t1, _, _), (t2, _, _) in itertools.pairwise(down):
+        assert t2 - t1 >= pd.Timedelta(seconds=rules.step_down_interval_s), (t1, t2)
+    assert world.events("FallbackToBaseline") == []
+    assert_no_wrong_patch(world.kube)
+
+
 def test_a_restart_mid_ramp_without_a_stored_model_holds_the_floor_until_a_forecast(worlds):
     """An empty state directory (emptyDir) and Prometheus down at the restart: no model, so the
     floor is held exactly as the old process left it, never lowered, until the retrain (retried
