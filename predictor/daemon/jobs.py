@@ -49,7 +49,7 @@ from predictor.daemon.capacity_jobs import CapacityJobs
 from predictor.daemon.clock import Clock
 from predictor.daemon.metrics import DaemonMetrics
 from predictor.daemon.reconcile import Decision, reconcile_target
-from predictor.daemon.retrain import RetrainAbandoned, Trained
+from predictor.daemon.retrain import Trained
 from predictor.daemon.state import TargetState, TargetTable, TunedChoice
 from predictor.daemon.tune_jobs import TuneJobs
 from predictor.errors import ActuationError, ConfigError, ForecastError, PredictorError, SourceError
@@ -330,44 +330,24 @@ class Daemon(TuneJobs, CapacityJobs):
             return False
         now = self.clock.now()
         schedule = self.settings.schedule
-        if rt.retrain.running:
-            self._retrain_failed(rt, now, ForecastError("the previous, abandoned retrain is still running"))
-            return False
         shared = self._service_fit(rt, now)
         if shared is not None:  # a sibling role of the same service was just fitted: one forecast
             self._trained(rt, now, shared, 0.0)
             return True
-        rt.retrain.running = True
         started = time.monotonic()
         deadline = started + schedule.retrain_timeout_s
-
-        def late(seconds: float) -> None:
-            rt.retrain.running = False
-            log.warning(
-                "an abandoned retrain ended after %.0f s; its result is discarded",
-                seconds,
-                extra={"target": rt.name},
-            )
-
-        abandoned = False
         try:
-            trained = retrain.run_bounded(
+            trained = retrain.run_exclusive(
+                rt.retrain,
                 lambda: retrain.train(rt, now, deadline=deadline, timeout_s=schedule.retrain_timeout_s),
+                noun="retrain",
                 timeout_s=schedule.retrain_timeout_s,
                 stop=self.stop,
                 what=rt.name,
-                on_late_finish=late,
             )
-        except RetrainAbandoned as e:
-            abandoned = True  # its thread clears ``running`` when it ends
+        except Exception as e:  # the catch-all of this job: any error of this target, or abandoned
             self._retrain_failed(rt, now, e)
             return False
-        except Exception as e:  # the catch-all of this job: any error of this target
-            self._retrain_failed(rt, now, e)
-            return False
-        finally:
-            if not abandoned:
-                rt.retrain.running = False
         self._trained(rt, now, trained, time.monotonic() - started)
         if rt.settings.service is not None:
             self._service_fits[rt.settings.service] = (now, rt.inputs, trained)

@@ -27,7 +27,7 @@ from typing import TypeVar
 import pandas as pd
 
 from predictor import events as ev
-from predictor.daemon.state import TargetState
+from predictor.daemon.state import JobTimer, TargetState
 from predictor.errors import ForecastError
 from predictor.forecasting.selection import Selection
 from predictor.forecasting.store import ModelArtifact
@@ -177,3 +177,46 @@ def run_bounded(
         assert isinstance(error, BaseException)
         raise error
     return outcome["value"]  # type: ignore[return-value]
+
+
+def run_exclusive(
+    timer: JobTimer,
+    work: Callable[[], T],
+    *,
+    noun: str,
+    timeout_s: float,
+    stop: threading.Event,
+    what: str,
+    job: str = "retrain",
+    limit: str = "retrain_timeout_s",
+) -> T:
+    """:func:`run_bounded` for a job of one target that runs once at a time (a retrain, a tuning).
+
+    ``timer.running`` is set while ``work`` runs and cleared when it ends, or, once abandoned,
+    when the abandoned work ends later (its result discarded and logged). Raises ForecastError
+    while an abandoned run of the same job is still going; ``noun`` names the job in messages.
+    """
+    if timer.running:
+        raise ForecastError(f"the previous, abandoned {noun} is still running")
+    timer.running = True
+
+    def late(seconds: float) -> None:
+        timer.running = False
+        log.warning(
+            "an abandoned %s ended after %.0f s; its result is discarded",
+            noun,
+            seconds,
+            extra={"target": what},
+        )
+
+    abandoned = False
+    try:
+        return run_bounded(
+            work, timeout_s=timeout_s, stop=stop, what=what, on_late_finish=late, job=job, limit=limit
+        )
+    except RetrainAbandoned:
+        abandoned = True  # its thread clears ``running`` when it ends
+        raise
+    finally:
+        if not abandoned:
+            timer.running = False

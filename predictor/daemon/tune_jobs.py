@@ -20,9 +20,7 @@ from predictor.config import Settings
 from predictor.daemon import retrain, tune
 from predictor.daemon.clock import Clock
 from predictor.daemon.metrics import DaemonMetrics
-from predictor.daemon.retrain import RetrainAbandoned
 from predictor.daemon.state import TargetState, TargetTable
-from predictor.errors import ForecastError
 from predictor.forecasting.base import quantile_label
 from predictor.planning import Bounds
 from predictor.simulation.tuning import TuningResult
@@ -68,44 +66,23 @@ class TuneJobs:
         if rt is None or rt.gone:
             return False
         now = self.clock.now()
-        timer = rt.tune_job
-        if timer.running:
-            self._tune_failed(rt, now, ForecastError("the previous, abandoned tuning is still running"))
-            return False
-        timer.running = True
         started = time.monotonic()
-
-        def late(seconds: float) -> None:
-            timer.running = False
-            log.warning(
-                "an abandoned tuning ended after %.0f s; its result is discarded",
-                seconds,
-                extra={"target": name},
-            )
-
-        abandoned = False
         try:
             if rt.bounds is None:  # tuned before its first reconcile: read the object's bounds now
                 rt.bounds = self._bounds_of(rt)
-            result = retrain.run_bounded(
+            result = retrain.run_exclusive(
+                rt.tune_job,
                 lambda: tune.tune_target(rt, now, settings=self.settings),
+                noun="tuning",
                 timeout_s=self.settings.schedule.tune_timeout_s,
                 stop=self.stop,
                 what=rt.name,
-                on_late_finish=late,
                 job="self-tuning",
                 limit="tune_timeout_s",
             )
-        except RetrainAbandoned as e:
-            abandoned = True  # its thread clears ``running`` when it ends
+        except Exception as e:  # the catch-all of this job: any error of this target, or abandoned
             self._tune_failed(rt, now, e)
             return False
-        except Exception as e:  # the catch-all of this job: any error of this target
-            self._tune_failed(rt, now, e)
-            return False
-        finally:
-            if not abandoned:
-                timer.running = False
         self._tuned(rt, now, result, time.monotonic() - started)
         return True
 
