@@ -118,8 +118,8 @@ def test_table_output_and_plot(history_csv, tmp_path):
     assert png.stat().st_size > 20_000
 
 
-def test_config_targets_with_a_history_file(history_csv, tmp_path):
-    config = tmp_path / "predictor.yaml"
+def chat_config(path: Path, history_csv: Path, **top: object) -> Path:
+    """A config with one target, ``chat``, reading ``history_csv``; ``top`` adds top-level keys."""
     target = {
         "name": "chat",
         "scaled_object": "inference/chat",
@@ -127,7 +127,12 @@ def test_config_targets_with_a_history_file(history_csv, tmp_path):
         "capacity": {"profile": "llama-3-8b-l40s-tp2"},
         "cold_start": 600,
     }
-    config.write_text(yaml.safe_dump({"targets": [target]}), encoding="utf-8")
+    path.write_text(yaml.safe_dump({**top, "targets": [target]}), encoding="utf-8")
+    return path
+
+
+def test_config_targets_with_a_history_file(history_csv, tmp_path):
+    config = chat_config(tmp_path / "predictor.yaml", history_csv)
     out = forecast_json("--config", str(config), "--target", "chat", "--at", AT)
     assert out["target"] == "chat"
     assert out["lead_time_s"] == 720
@@ -141,15 +146,7 @@ def test_a_target_is_sized_with_the_daemons_tuned_choice_from_its_state_dir(hist
     from predictor.daemon.state import TunedChoice
 
     state = tmp_path / "state"
-    config = tmp_path / "predictor.yaml"
-    target = {
-        "name": "chat",
-        "scaled_object": "inference/chat",
-        "history_file": str(history_csv),
-        "capacity": {"profile": "llama-3-8b-l40s-tp2"},
-        "cold_start": 600,
-    }
-    config.write_text(yaml.safe_dump({"state_dir": str(state), "targets": [target]}), encoding="utf-8")
+    config = chat_config(tmp_path / "predictor.yaml", history_csv, state_dir=str(state))
     args = ("--config", str(config), "--target", "chat", "--at", AT)
     configured = forecast_json(*args)
     assert configured["policy"] == {"quantile": 0.9, "buffer": 0.2, "source": "configured", "reason": None}
