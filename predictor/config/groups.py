@@ -281,7 +281,8 @@ class PolicySettings(BaseModel):
         le=1,
         description="A candidate meets the objective on the replay only within this share of its "
         "allowance (0.5 = half): the days ahead are not the replayed ones. When none does, the "
-        "configured quantile and buffer stay.",
+        "configured quantile and buffer stay (the least shortfall if the configured quantile is below "
+        "tune_min_quantile).",
     )
     actuation_mode: ActuationMode = Field(
         "dry-run", description="patch the ScaledObject, publish a metric, or dry-run (log only; the default)."

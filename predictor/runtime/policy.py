@@ -100,7 +100,8 @@ class Tuning:
     """Self-tuning: replay the last ``history_days`` under every (quantile, buffer) candidate and keep
     the cheapest that meets ``objective`` with a ``margin`` (its replayed shortfall at most that share
     of the objective's allowance: the days ahead are not the replayed ones); never below
-    ``min_quantile``. When no candidate meets it, the configured policy stays. Re-run every
+    ``min_quantile``. When no candidate meets it, the configured policy stays (the least shortfall
+    when the configured quantile is below ``min_quantile``). Re-run every
     ``interval_s``. ``reselect`` replays the model choice at every retrain of the tuned days (about 3×
     the cost); off, the model kind chosen at the first retrain is refitted at the later ones."""
 
