@@ -98,15 +98,19 @@ def test_leadership_is_checked_again_inside_the_409_loop(rig):
     assert rig.so()["spec"]["minReplicaCount"] == 2
 
 
-class SlowSource:
-    """A history source that takes ``seconds`` to answer (a hung Prometheus, a huge query)."""
+class HungSource:
+    """A history source that answers only when released (a hung Prometheus, a huge query).
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.calls = seconds, 0
+    Released by the test, or after ``limit_s``: a retrain that waited for it would take that
+    long, far beyond any time limit in these tests, whatever the machine's load.
+    """
+
+    def __init__(self, limit_s: float = 60.0) -> None:
+        self.release, self.limit_s, self.calls = threading.Event(), limit_s, 0
 
     def fetch(self, start, end, step_s):
         self.calls += 1
-        time.sleep(self.seconds)
+        self.release.wait(self.limit_s)
         raise SourceError("too late anyway")
 
 
@@ -121,14 +125,15 @@ def test_a_retrain_past_its_time_limit_is_abandoned_retried_with_backoff_and_blo
     schedule = {"retrain_timeout_s": 3, "retrain_retry_s": 60, "retrain_retry_max_s": 240}
     daemon = rig.daemon(settings_for(rig.tmp_path, "chat", "code", schedule=schedule))
     daemon.restore()
-    slow = SlowSource(8.0)
+    slow = HungSource()
     daemon.targets["chat"].source = slow  # the source is the daemon's input, not its internals
 
     started = time.monotonic()
     assert daemon.retrain_due() == ["chat", "code"]
     took = time.monotonic() - started
     chat, code = daemon.targets["chat"], daemon.targets["code"]
-    assert took < 7, f"the abandoned retrain held the others up for {took:.1f} s"
+    # Waiting for the hung source would take its 60 s; the time limit plus code's own retrain less.
+    assert took < 30, f"the abandoned retrain held the others up for {took:.1f} s"
     assert code.artifact is not None and chat.artifact is None
     assert "retrain abandoned: it took longer than retrain_timeout_s (3 s)" in chat.last_error
     assert chat.retrain.due_at == rig.clock.now() + pd.Timedelta(seconds=60)
@@ -137,6 +142,7 @@ def test_a_retrain_past_its_time_limit_is_abandoned_retried_with_backoff_and_blo
     rig.clock.moment += pd.Timedelta(seconds=60)  # due again, but the abandoned one still runs
     assert chat.retrain.running
     assert daemon.retrain_due() == [] and slow.calls == 1
+    slow.release.set()  # the hung query answers at last
     deadline = time.monotonic() + 20
     while chat.retrain.running and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -157,13 +163,15 @@ def test_a_stop_abandons_the_running_retrain_and_leaves_the_queue(rig):
         rig.kube.put_object(scaled_object(name))
     daemon = rig.daemon(settings_for(rig.tmp_path, "a", "b", "c"))
     daemon.restore()
-    daemon.targets["a"].source = SlowSource(5.0)
+    hung = HungSource()
+    daemon.targets["a"].source = hung
     threading.Timer(0.3, daemon.stop.set).start()
     started = time.monotonic()
     ran = daemon.retrain_due()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # waiting for the hung source would take 60 s
     assert ran == ["a"]  # b and c were queued: dropped
     assert "the daemon is stopping" in daemon.targets["a"].last_error
+    hung.release.set()  # let the abandoned thread end
 
 
 def test_a_history_that_ends_early_is_trained_on_and_trained_at_says_so(rig):
