@@ -223,6 +223,10 @@ def score(records: list[Record], run: Policy) -> dict:
     err: dict = defaultdict(lambda: [0.0, 0])
     cover: dict = defaultdict(lambda: [0, 0])
     cases: dict = defaultdict(lambda: [0.0, 0.0])
+    last: dict = defaultdict(lambda: pd.Timestamp(0, tz="UTC"))
+    for record in records:
+        if record["mode"] != "day":
+            last[record["trace"]] = max(last[record["trace"]], record["origin"])
     for record in records:
         out = run(record)
         if out is None:
@@ -237,7 +241,9 @@ def score(records: list[Record], run: Policy) -> dict:
             e = np.abs(a[pick][ok] - mean[pick][ok]).sum() / scale
             err[(record["trace"], mode)][0] += e
             err[(record["trace"], mode)][1] += int(ok.sum())
-            day = str(record["origin"]) if mode == "day" else f"{record['origin']:%Y-%m-%d}"
+            # a case: one day-ahead origin, or a 24-hour block of lead-time refits (as forecast_accuracy)
+            block = (last[record["trace"]] - record["origin"]) // pd.Timedelta(hours=24)
+            day = str(record["origin"]) if mode == "day" else f"block {block}"
             cases[(record["trace"], mode, day)][0] += e
             cases[(record["trace"], mode, day)][1] += np.abs(a[pick][ok] - naive[pick][ok]).sum() / scale
         span = slice(None) if record["mode"] == "day" else slice(3, 13)
