@@ -115,8 +115,9 @@ def lead_case(history: pd.Series, origin: pd.Timestamp) -> str:
 
 
 def _block_of(history: pd.Series, origin: pd.Timestamp, hours: int) -> str:
-    block = int((last_lead_origin(history) - origin) // pd.Timedelta(hours=hours))
-    start = last_lead_origin(history) - pd.Timedelta(hours=hours * (block + 1) - 1)
+    last = last_lead_origin(history)
+    block = int((last - origin) // pd.Timedelta(hours=hours))
+    start = last - pd.Timedelta(hours=hours * (block + 1) - 1)
     return f"refits from {start:%Y-%m-%d %H:%M}"
 
 
