@@ -5,10 +5,13 @@ A benchmark, not a test. At every day-ahead and lead-time origin of ``forecast_a
 backtests (every fold's forecast and actuals) and their final fits are computed once; each
 policy below then combines, selects and calibrates from those same forecasts, so the policies
 differ only in the rule. The mean policies reproduce ``auto``'s selection and ensemble; the
-band policies reproduce :mod:`predictor.forecasting.calibration` on arrays. Printed per policy:
-geomean MASE day-ahead / 15 min / 1 h, the share of cases more than 5 % worse than seasonal
-naive, p90 coverage range over traces (and how many traces are inside 0.85-0.95), and the
-leave-one-trace-out choice of the selection policy (geomean MASE over the three horizons).
+band policies reproduce :mod:`predictor.forecasting.calibration` on arrays. Beside them, the
+alternatives that were measured and not shipped: a median ensemble, and selections that bound
+the regret against seasonal naive (the worst backtest origin as a ratio to its error). Printed
+per policy: geomean MASE day-ahead / 15 min / 1 h, the share of cases more than 5 % worse than
+seasonal naive (and the counts per horizon), p90 coverage range over traces (and how many
+traces are inside 0.85-0.95), and the leave-one-trace-out choice of the selection policy
+(geomean MASE over the three horizons).
 
     python bench/forecast_policies.py --workers 2 --cache /tmp/policies.pkl
 """
@@ -42,10 +45,10 @@ Record = dict
 
 def cache_task(task: tuple[Path, str, pd.Timestamp, int]) -> Record:
     """One origin: every default candidate's backtest folds and final-fit centre."""
-    path, mode, origin, _ = task
+    path, mode, origin, days = task
     history = load(path)
     train = history.iloc[
-        history.index.searchsorted(origin - pd.Timedelta(days=28)) : history.index.searchsorted(origin)
+        history.index.searchsorted(origin - pd.Timedelta(days=days)) : history.index.searchsorted(origin)
     ]
     periods = DAY if mode == "day" else 13
     index = pd.date_range(origin, periods=periods, freq="300s")
@@ -113,12 +116,21 @@ def fold_mae(means: list[np.ndarray], actuals: list[np.ndarray], halflife: float
 
 
 def choose(
-    record: Record, *, margin: float, halflife: float | None, power: float = 2.0, median: bool = False
+    record: Record,
+    *,
+    margin: float,
+    halflife: float | None,
+    power: float = 2.0,
+    median: bool = False,
+    minimax: bool = False,
+    regret_cap: float | None = None,
 ) -> tuple[str, dict] | None:
     """``auto``'s choice among the candidates and their ensemble: (kind, fitted arrays).
 
     ``median``: the ensemble is the per-step median of the candidates in log space instead of
-    their weighted geometric mean.
+    their weighted geometric mean. ``minimax``: the choice is the row whose worst backtest origin,
+    as a ratio to seasonal naive's error at that origin, is smallest (the least regret).
+    ``regret_cap``: the lowest-error row among those whose worst origin is at most this ratio.
     """
     cands = {}
     for kind, c in record["cands"].items():
@@ -162,6 +174,24 @@ def choose(
             mae=fold_mae(means, actuals, halflife),
         )
     best = min(cands, key=lambda k: (cands[k]["mae"], k != SN, k))
+    if (minimax or regret_cap) and SN in cands:
+        sn = cands[SN]
+
+        def regret(k: str) -> float:
+            ratios = [
+                fold_mae([m], [a], None) / max(fold_mae([n], [b], None), 1e-12)
+                for m, a, n, b in zip(
+                    cands[k]["means"], cands[k]["actuals"], sn["means"], sn["actuals"], strict=True
+                )
+            ]
+            finite = [r for r in ratios if np.isfinite(r)]
+            return max(finite) if finite else math.inf
+
+        if regret_cap:
+            allowed = [k for k in cands if k == SN or regret(k) <= regret_cap]
+            best = min(allowed, key=lambda k: (cands[k]["mae"], k != SN, k))
+        else:
+            best = min(cands, key=lambda k: (regret(k), cands[k]["mae"], k))
     if SN in cands and best != SN and cands[best]["mae"] > cands[SN]["mae"] * (1 - margin):
         best = SN
     return best, cands[best]
@@ -184,11 +214,12 @@ def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
         rows = []
         for edge, a, b in zip(EDGES, own.table, seen.table, strict=True):
             row = np.asarray(a)
-            if edge >= calibration.BACKTEST_FROM_S:
+            short = backtest.data_span_s(record["train"], 300) < calibration.FLOOR_UNDER_S
+            if edge >= calibration.BACKTEST_FROM_S or (rule == "final, pooled under a week" and short):
                 row = calibration.BACKTEST_WEIGHT * np.asarray(b) + (1 - calibration.BACKTEST_WEIGHT) * row
             rows.append(tuple(np.maximum.accumulate(row)))
         table = ResidualQuantiles(EDGES, tuple(rows))
-    if rule == "final":
+    if rule.startswith("final"):
         table = _floor(table, record, chosen["off"])
     return table
 
@@ -215,7 +246,13 @@ Policy = Callable[[Record], tuple[np.ndarray, np.ndarray] | None]
 
 
 def policy(
-    margin: float, halflife: float | None, rule: str, single: str | None = None, median: bool = False
+    margin: float,
+    halflife: float | None,
+    rule: str,
+    single: str | None = None,
+    median: bool = False,
+    minimax: bool = False,
+    regret_cap: float | None = None,
 ) -> Policy:
     def run(record: Record) -> tuple[np.ndarray, np.ndarray] | None:
         if single:
@@ -224,7 +261,14 @@ def policy(
                 return None
             got = (single, dict(c, means=[f[1] for f in c["folds"]], actuals=[f[2] for f in c["folds"]]))
         else:
-            got = choose(record, margin=margin, halflife=halflife, median=median)
+            got = choose(
+                record,
+                margin=margin,
+                halflife=halflife,
+                median=median,
+                minimax=minimax,
+                regret_cap=regret_cap,
+            )
         if got is None:
             return None
         chosen = got[1]
@@ -264,10 +308,18 @@ def score(records: list[Record], run: Policy) -> dict:
         cover[key][0] += int((a[span][ok] <= p90[span][ok]).sum())
         cover[key][1] += int(ok.sum())
     traces = sorted({t for t, _ in err})
-    mase = {t: {m: err[(t, m)][0] / err[(t, m)][1] for m in ("day", "15m", "1h")} for t in traces}
-    cov = {m: [cover[(t, m)][0] / cover[(t, m)][1] for t in traces] for m in ("day", "lead")}
+    mase = {t: {m: _ratio(*err[(t, m)]) for m in ("day", "15m", "1h")} for t in traces}
+    cov = {m: [_ratio(*cover[(t, m)]) for t in traces] for m in ("day", "lead")}
     worse = sum(e > 1.05 * n for e, n in cases.values()) / len(cases)
-    return dict(mase=mase, cov=cov, worse=worse, traces=traces)
+    by_mode = {
+        m: f"{sum(e > 1.05 * n for k, (e, n) in cases.items() if k[1] == m)}/{sum(k[1] == m for k in cases)}"
+        for m in ("day", "15m", "1h")
+    }
+    return dict(mase=mase, cov=cov, worse=worse, by_mode=by_mode, traces=traces)
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else math.nan  # a horizon without origins (a cut-history cache)
 
 
 def geomean(values: list[float]) -> float:
@@ -280,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead-days", type=int, default=7, help="days of hourly refits (idem)")
     parser.add_argument("--lead-every", type=int, default=1)
     parser.add_argument("--only", default="", help="comma-separated substrings of trace names")
+    parser.add_argument(
+        "--history-days", type=int, default=28, help="train on at most this many days (cut-history study)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, help="keep the cached backtests here (reused when present)")
     args = parser.parse_args(argv)
@@ -290,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             paths = [p for p in paths if any(s in p.name for s in args.only.split(","))]
         tasks = [
-            t
+            (p, mode, origin, args.history_days)
             for p in paths
-            for t in tasks_for(p, args.days, args.lead_days, args.lead_every)
-            if t[1] != "short"
+            for _, mode, origin, _ in tasks_for(p, args.days, args.lead_days, args.lead_every)
+            if mode != "short"
         ]
         print(f"caching the backtests of {len(tasks)} origins", file=sys.stderr)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -315,7 +370,17 @@ def main(argv: list[str] | None = None) -> int:
         "margin 0, half-life 4, own band": policy(0.0, 4.0, "own"),
         "margin 0, half-life 1, the wider band": policy(0.0, 1.0, "union"),
         "final: margin 0, half-life 1, own < 1 h, mean from 1 h, floor": policy(0.0, 1.0, "final"),
+        "final, and under a week the backtest pooled at every lead time": policy(
+            0.0, 1.0, "final, pooled under a week"
+        ),
         "median ensemble, half-life 1, final band": policy(0.0, 1.0, "final", median=True),
+        "least regret against seasonal naive, final band": policy(0.0, 1.0, "final", minimax=True),
+        **{
+            f"worst origin at most {cap}x seasonal naive, final band": policy(
+                0.0, 1.0, "final", regret_cap=cap
+            )
+            for cap in (1.1, 1.25, 1.5, 2.0)
+        },
     }
     print(
         "| policy | MASE day / 15 min / 1 h | worse than seasonal naive "
@@ -328,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         g = [geomean([s["mase"][t][m] for t in s["traces"]]) for m in ("day", "15m", "1h")]
         inside = {m: sum(0.85 <= c <= 0.95 for c in s["cov"][m]) for m in ("day", "lead")}
         print(
-            f"| {name} | {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f} | {s['worse']:.1%} | "
+            f"| {name} | {g[0]:.3f} / {g[1]:.3f} / {g[2]:.3f} | "
+            f"{s['worse']:.1%} ({' / '.join(s['by_mode'].values())}) | "
             f"{min(s['cov']['day']):.2f}-{max(s['cov']['day']):.2f} ({inside['day']}) | "
             f"{min(s['cov']['lead']):.2f}-{max(s['cov']['lead']):.2f} ({inside['lead']}) |"
         )
