@@ -198,7 +198,7 @@ def choose(
 
 
 def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
-    """The residual table of ``rule``: ``own``, ``union`` (round 1), ``final`` (this version)."""
+    """The residual table of ``rule``: ``own``, ``union`` (round 1), ``round four``, ``final`` (shipped)."""
     own = ResidualQuantiles.widest([chosen["own"]], EDGES)
     r = np.concatenate(
         [log_residuals(a, m, chosen["off"]) for m, a in zip(chosen["means"], chosen["actuals"], strict=True)]
@@ -215,11 +215,11 @@ def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
         for edge, a, b in zip(EDGES, own.table, seen.table, strict=True):
             row = np.asarray(a)
             short = backtest.data_span_s(record["train"], 300) < calibration.FLOOR_UNDER_S
-            if edge >= calibration.BACKTEST_FROM_S or (rule == "final, pooled under a week" and short):
+            if edge >= calibration.BACKTEST_FROM_S or (rule == "final" and short):
                 row = calibration.BACKTEST_WEIGHT * np.asarray(b) + (1 - calibration.BACKTEST_WEIGHT) * row
             rows.append(tuple(np.maximum.accumulate(row)))
         table = ResidualQuantiles(EDGES, tuple(rows))
-    if rule.startswith("final"):
+    if rule in ("final", "round four"):
         table = _floor(table, record, chosen["off"])
     return table
 
@@ -369,10 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         "margin 0, half-life 2, own band": policy(0.0, 2.0, "own"),
         "margin 0, half-life 4, own band": policy(0.0, 4.0, "own"),
         "margin 0, half-life 1, the wider band": policy(0.0, 1.0, "union"),
-        "final: margin 0, half-life 1, own < 1 h, mean from 1 h, floor": policy(0.0, 1.0, "final"),
-        "final, and under a week the backtest pooled at every lead time": policy(
-            0.0, 1.0, "final, pooled under a week"
-        ),
+        "round four: margin 0, half-life 1, own < 1 h, mean from 1 h, floor": policy(0.0, 1.0, "round four"),
+        "final: as round four, and under a week the mean at every lead time": policy(0.0, 1.0, "final"),
         "median ensemble, half-life 1, final band": policy(0.0, 1.0, "final", median=True),
         "least regret against seasonal naive, final band": policy(0.0, 1.0, "final", minimax=True),
         **{

@@ -333,7 +333,7 @@ def _refit(
         note = "the model's own residuals"
         if settings is not None and settings.calibrate:
             if kind in results:
-                note = calibration.calibrate(model, results[kind]) or note
+                note = calibration.calibrate(model, results[kind], history) or note
             floor = calibration.short_history_floor(model, history)
             note = f"{note}; {floor}" if floor else note
         return Selection(kind, model, scores, reason, at, note)

@@ -383,6 +383,22 @@ def test_the_chosen_model_is_pooled_with_its_backtest_residuals_from_one_hour():
     assert (a.quantile(0.5) <= a.quantile(0.9)).all()
 
 
+def test_under_a_week_of_history_the_backtest_is_pooled_at_every_lead_time():
+    # A few days held out are no better an estimate of the short-lead band than the backtest.
+    history = weekly_trace(5, seed=6)
+    result = selection.select_model(history, seed=0)
+    assert result.calibration.startswith("its own residuals, pooled from 0 h with the backtest's")
+    own = selection.select_model(history, settings=SelectionSettings(calibrate=False), seed=0)
+    start = history.index[-1] + pd.Timedelta(seconds=STEP_S)
+    a, b = result.model.predict(start, 288), own.model.predict(start, 288)
+    assert result.kind == own.kind
+    np.testing.assert_allclose(a.mean, b.mean)
+    soon = slice(0, 3_600 // STEP_S)  # the short-history floor starts at 6 h: this is the pooling
+    assert not np.allclose(a.quantile(0.9)[soon], b.quantile(0.9)[soon])
+    assert np.isfinite(a.quantile(0.95)).all()
+    assert (a.quantile(0.5) <= a.quantile(0.9)).all() and (a.quantile(0.9) <= a.quantile(0.95)).all()
+
+
 def test_under_a_day_of_history_the_error_states_the_minimum():
     short = weekly_trace(23).iloc[: 20 * 12]  # 20 hours
     with pytest.raises(ForecastError, match=r"covers 20.0 h; forecasting needs at least 24 h \(1 day\)"):
