@@ -37,6 +37,7 @@ the leave-one-trace-out choice among the ``auto`` variants.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -255,7 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     names = [p.name for p in paths]
     rows: dict[str, Spec] = {}
     for row in filter(None, args.models.split(",")):
+        if row not in SF_ROWS and row not in MODELS:
+            known = ", ".join([*MODELS, *SF_ROWS])
+            print(f"--models: unknown row {row!r} (rows: {known})", file=sys.stderr)
+            return 2
         rows[row] = row if row in SF_ROWS else MODELS[row]
+    if any(row in SF_ROWS for row in rows) and importlib.util.find_spec("statsforecast") is None:
+        print(
+            "statsforecast is not installed: pip install -e '.[dev,bench]' (or leave the sf_* rows out "
+            "of --models)",
+            file=sys.stderr,
+        )
+        return 1
     rows[AUTO] = selection.SelectionSettings()
     for variant in args.auto_variant:
         rows[f"{AUTO}_{variant.split('/')[0]}"] = auto_variant(variant)
