@@ -212,10 +212,12 @@ def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
         if rule == "union":
             return ResidualQuantiles.widest([own, seen], EDGES)
         rows = []
+        pool_from_s = calibration.BACKTEST_FROM_S
+        if rule == "final" and calibration.is_short_history(record["train"]):
+            pool_from_s = 0.0
         for edge, a, b in zip(EDGES, own.table, seen.table, strict=True):
             row = np.asarray(a)
-            short = backtest.data_span_s(record["train"], 300) < calibration.FLOOR_UNDER_S
-            if edge >= calibration.BACKTEST_FROM_S or (rule == "final" and short):
+            if edge >= pool_from_s:
                 row = calibration.BACKTEST_WEIGHT * np.asarray(b) + (1 - calibration.BACKTEST_WEIGHT) * row
             rows.append(tuple(np.maximum.accumulate(row)))
         table = ResidualQuantiles(EDGES, tuple(rows))
@@ -226,7 +228,7 @@ def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
 
 def _floor(table: ResidualQuantiles, record: Record, offset: float) -> ResidualQuantiles:
     train = record["train"]
-    if backtest.data_span_s(train, 300) >= calibration.FLOOR_UNDER_S:
+    if not calibration.is_short_history(train):
         return table
     spread = calibration.daily_level_range(train, offset)
     if not spread:
@@ -339,7 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="keep the cached backtests here (reused when present)")
     args = parser.parse_args(argv)
     if args.cache and args.cache.exists():
-        records = pickle.loads(args.cache.read_bytes())
+        try:
+            records = pickle.loads(args.cache.read_bytes())
+        except Exception as exc:  # a cache pickled by other library versions
+            print(
+                f"--cache {args.cache}: cannot be read ({type(exc).__name__}); delete it to rebuild",
+                file=sys.stderr,
+            )
+            return 1
     else:
         paths = sorted(TRACES.glob("*.csv"))
         if args.only:

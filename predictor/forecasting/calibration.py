@@ -92,6 +92,11 @@ FLOOR_RANGES = 1.5
 FLOOR_MIN_DAY_FRACTION = 0.8
 
 
+def is_short_history(history: pd.Series) -> bool:
+    """Whether ``history``'s data spans under :data:`FLOOR_UNDER_S` (it has not seen every weekday)."""
+    return backtest.data_span_s(history, backtest.step_seconds(history)) < FLOOR_UNDER_S
+
+
 def calibrate(model: FittedModel, result: backtest.BacktestResult, history: pd.Series) -> str | None:
     """Pool ``model``'s residual table with its backtest's out-of-sample log residuals.
 
@@ -105,8 +110,7 @@ def calibrate(model: FittedModel, result: backtest.BacktestResult, history: pd.S
     """
     if not isinstance(model, LogSpaceModel) or not result.folds:
         return None
-    short = backtest.data_span_s(history, backtest.step_seconds(history)) < FLOOR_UNDER_S
-    pool_from_s = 0.0 if short else BACKTEST_FROM_S
+    pool_from_s = 0.0 if is_short_history(history) else BACKTEST_FROM_S
     step_s = model.step_s
     residuals, horizons = [], []
     for fold in result.folds:
@@ -157,8 +161,7 @@ def short_history_floor(model: FittedModel, history: pd.Series) -> str | None:
     """
     if not isinstance(model, LogSpaceModel):
         return None
-    step_s = backtest.step_seconds(history)
-    if backtest.data_span_s(history, step_s) >= FLOOR_UNDER_S:
+    if not is_short_history(history):
         return None
     spread = daily_level_range(history, model.offset)
     if spread is None or spread <= 0:
