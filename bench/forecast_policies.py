@@ -124,6 +124,7 @@ def choose(
     median: bool = False,
     minimax: bool = False,
     regret_cap: float | None = None,
+    blend: tuple[float, ...] = (),
 ) -> tuple[str, dict] | None:
     """``auto``'s choice among the candidates and their ensemble: (kind, fitted arrays).
 
@@ -131,6 +132,8 @@ def choose(
     their weighted geometric mean. ``minimax``: the choice is the row whose worst backtest origin,
     as a ratio to seasonal naive's error at that origin, is smallest (the least regret).
     ``regret_cap``: the lowest-error row among those whose worst origin is at most this ratio.
+    ``blend``: after the choice, the share (one of these) of seasonal naive mixed into it in log
+    space, the share chosen per origin by the same recency-weighted backtest error.
     """
     cands = {}
     for kind, c in record["cands"].items():
@@ -194,7 +197,32 @@ def choose(
             best = min(cands, key=lambda k: (regret(k), cands[k]["mae"], k))
     if SN in cands and best != SN and cands[best]["mae"] > cands[SN]["mae"] * (1 - margin):
         best = SN
+    if blend and SN in cands and best != SN:
+        return best, _blend(cands[best], cands[SN], record["offset"], blend, halflife)
     return best, cands[best]
+
+
+def _blend(row: dict, sn: dict, off: float, shares: tuple[float, ...], halflife: float | None) -> dict:
+    """``row`` mixed with seasonal naive in log space at the share with the lowest backtest error."""
+
+    def mix(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
+        return np.exp((1 - lam) * np.log(a + off) + lam * np.log(b + off)) - off
+
+    def centre(c: dict) -> np.ndarray:
+        return np.log(np.maximum(np.exp(c["mu"]) - c["off"], 0) + off)
+
+    tried = {}
+    for lam in shares:
+        means = [mix(m, n, lam) for m, n in zip(row["means"], sn["means"], strict=True)]
+        tried[lam] = (fold_mae(means, row["actuals"], halflife), means)
+    lam = min(tried, key=lambda x: (tried[x][0], x))
+    return dict(
+        row,
+        means=tried[lam][1],
+        mu=(1 - lam) * centre(row) + lam * centre(sn),
+        off=off,
+        mae=tried[lam][0],
+    )
 
 
 def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
@@ -255,6 +283,7 @@ def policy(
     median: bool = False,
     minimax: bool = False,
     regret_cap: float | None = None,
+    blend: tuple[float, ...] = (),
 ) -> Policy:
     def run(record: Record) -> tuple[np.ndarray, np.ndarray] | None:
         if single:
@@ -270,6 +299,7 @@ def policy(
                 median=median,
                 minimax=minimax,
                 regret_cap=regret_cap,
+                blend=blend,
             )
         if got is None:
             return None
@@ -388,6 +418,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             for cap in (1.1, 1.25, 1.5, 2.0)
         },
+        "seasonal naive blended in, share 0-50 % by backtest, final band": policy(
+            0.0, 1.0, "final", blend=(0.0, 0.25, 0.5)
+        ),
+        "seasonal naive blended in, share 0-100 % by backtest, final band": policy(
+            0.0, 1.0, "final", blend=(0.0, 0.25, 0.5, 0.75, 1.0)
+        ),
     }
     print(
         "| policy | MASE day / 15 min / 1 h | worse than seasonal naive "
