@@ -6,8 +6,9 @@ backtests (every fold's forecast and actuals) and their final fits are computed 
 policy below then combines, selects and calibrates from those same forecasts, so the policies
 differ only in the rule. The mean policies reproduce ``auto``'s selection and ensemble; the
 band policies reproduce :mod:`predictor.forecasting.calibration` on arrays. Beside them, the
-alternatives that were measured and not shipped: a median ensemble, and selections that bound
-the regret against seasonal naive (the worst backtest origin as a ratio to its error). Printed
+alternatives that were measured and not shipped: a median ensemble, selections that bound the
+regret against seasonal naive (the worst backtest origin as a ratio to its error), and seasonal
+naive blended into the choice at a share picked per origin by the backtest. Printed
 per policy: geomean MASE day-ahead / 15 min / 1 h, the share of cases more than 5 % worse than
 seasonal naive (and the counts per horizon), p90 coverage range over traces (and how many
 traces are inside 0.85-0.95), and the leave-one-trace-out choice of the selection policy
@@ -153,19 +154,13 @@ def choose(
                 np.exp(np.median([np.log(cands[k]["means"][i] + off) for k in kinds], axis=0)) - off
                 for i in range(len(cands[kinds[0]]["means"]))
             ]
-            mu = np.median(
-                [np.log(np.maximum(np.exp(cands[k]["mu"]) - cands[k]["off"], 0) + off) for k in kinds], axis=0
-            )
+            mu = np.median([_log_centre(cands[k], off) for k in kinds], axis=0)
         else:
             means = [
-                np.exp(sum(wi * np.log(cands[k]["means"][i] + off) for k, wi in zip(kinds, w, strict=True)))
-                - off
+                _geo_mix([cands[k]["means"][i] for k in kinds], w, off)
                 for i in range(len(cands[kinds[0]]["means"]))
             ]
-            mu = sum(
-                wi * np.log(np.maximum(np.exp(cands[k]["mu"]) - cands[k]["off"], 0) + off)
-                for k, wi in zip(kinds, w, strict=True)
-            )
+            mu = sum(wi * _log_centre(cands[k], off) for k, wi in zip(kinds, w, strict=True))
         heaviest = kinds[int(np.argmax(w))]
         actuals = cands[kinds[0]]["actuals"]
         cands["ensemble"] = dict(
@@ -202,27 +197,27 @@ def choose(
     return best, cands[best]
 
 
+def _log_centre(c: dict, off: float) -> np.ndarray:
+    """A row's final-fit centre as ``log(forecast + off)``, whatever offset its model used."""
+    return np.log(np.maximum(np.exp(c["mu"]) - c["off"], 0) + off)
+
+
+def _geo_mix(arrays: list[np.ndarray], weights, off: float) -> np.ndarray:
+    """The weighted geometric mean of forecasts with the log offset ``off``."""
+    return np.exp(sum(w * np.log(a + off) for a, w in zip(arrays, weights, strict=True))) - off
+
+
 def _blend(row: dict, sn: dict, off: float, shares: tuple[float, ...], halflife: float | None) -> dict:
     """``row`` mixed with seasonal naive in log space at the share with the lowest backtest error."""
-
-    def mix(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
-        return np.exp((1 - lam) * np.log(a + off) + lam * np.log(b + off)) - off
-
-    def centre(c: dict) -> np.ndarray:
-        return np.log(np.maximum(np.exp(c["mu"]) - c["off"], 0) + off)
-
     tried = {}
     for lam in shares:
-        means = [mix(m, n, lam) for m, n in zip(row["means"], sn["means"], strict=True)]
+        means = [
+            _geo_mix([m, n], (1 - lam, lam), off) for m, n in zip(row["means"], sn["means"], strict=True)
+        ]
         tried[lam] = (fold_mae(means, row["actuals"], halflife), means)
     lam = min(tried, key=lambda x: (tried[x][0], x))
-    return dict(
-        row,
-        means=tried[lam][1],
-        mu=(1 - lam) * centre(row) + lam * centre(sn),
-        off=off,
-        mae=tried[lam][0],
-    )
+    mu = (1 - lam) * _log_centre(row, off) + lam * _log_centre(sn, off)
+    return dict(row, means=tried[lam][1], mu=mu, off=off, mae=tried[lam][0])
 
 
 def band(chosen: dict, record: Record, rule: str) -> ResidualQuantiles:
