@@ -8,7 +8,9 @@ differ only in the rule. The mean policies reproduce ``auto``'s selection and en
 band policies reproduce :mod:`predictor.forecasting.calibration` on arrays. Beside them, the
 alternatives that were measured and not shipped: a median ensemble, selections that bound the
 regret against seasonal naive (the worst backtest origin as a ratio to its error), and seasonal
-naive blended into the choice at a share picked per origin by the backtest. Printed
+naive blended into the choice at a share picked per origin by the backtest. The shipped rule
+anchors the choice on yesterday by weekday (:mod:`predictor.forecasting.anchor`, the product's
+own shares on each origin's training window). Printed
 per policy: geomean MASE day-ahead / 15 min / 1 h, the share of cases more than 5 % worse than
 seasonal naive (and the counts per horizon), p90 coverage range over traces (and how many
 traces are inside 0.85-0.95), and the leave-one-trace-out choice of the selection policy
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 from forecast_accuracy import DAY, TRACES, lead_case, load, tasks_for  # bench/ is on sys.path as a script
 
-from predictor.forecasting import backtest, calibration, metrics, selection
+from predictor.forecasting import anchor, backtest, calibration, metrics, selection
 from predictor.forecasting.base import DAY_S
 from predictor.forecasting.quantiles import LEVELS, ResidualQuantiles, log_residuals
 
@@ -270,6 +272,12 @@ def _floor(table: ResidualQuantiles, record: Record, offset: float) -> ResidualQ
 Policy = Callable[[Record], tuple[np.ndarray, np.ndarray] | None]
 
 
+def _rows(record: Record, kind: str) -> dict:
+    """One candidate's cached arrays with its folds' means and actuals as lists."""
+    c = record["cands"][kind]
+    return dict(c, means=[f[1] for f in c["folds"]], actuals=[f[2] for f in c["folds"]])
+
+
 def policy(
     margin: float,
     halflife: float | None,
@@ -279,13 +287,15 @@ def policy(
     minimax: bool = False,
     regret_cap: float | None = None,
     blend: tuple[float, ...] = (),
+    anchored: tuple[float, float, float] | None = None,
 ) -> Policy:
+    """``anchored``: (low, high, share) of :mod:`predictor.forecasting.anchor`, applied after the choice."""
+
     def run(record: Record) -> tuple[np.ndarray, np.ndarray] | None:
         if single:
-            c = record["cands"].get(single) or record["cands"].get(SN)
-            if c is None:
+            if record["cands"].get(single) is None and record["cands"].get(SN) is None:
                 return None
-            got = (single, dict(c, means=[f[1] for f in c["folds"]], actuals=[f[2] for f in c["folds"]]))
+            got = (single, _rows(record, single if single in record["cands"] else SN))
         else:
             got = choose(
                 record,
@@ -300,15 +310,24 @@ def policy(
             return None
         chosen = got[1]
         periods = len(record["actual"])
+        p90 = band(chosen, record, rule).residual(0.9, np.arange(periods) * 300.0)
+        if anchored and got[0] != SN:
+            low, high, share = anchored
+            shares = np.asarray(anchor.weekday_shares(record["train"], low=low, high=high, share=share))
+            s = shares[pd.date_range(record["origin"], periods=periods, freq="300s").dayofweek]
+            sn = _rows(record, SN)
+            off = record["offset"]
+            mu = (1 - s) * _log_centre(chosen, off) + s * _log_centre(sn, off)
+            p90 = (1 - s) * p90 + s * band(sn, record, rule).residual(0.9, np.arange(periods) * 300.0)
+            chosen = dict(chosen, mu=mu, off=off)
         base = np.exp(chosen["mu"])
         mean = np.maximum(base - chosen["off"], 0)
-        p90 = band(chosen, record, rule).residual(0.9, np.arange(periods) * 300.0)
         return mean, np.maximum(base * np.exp(p90) - chosen["off"], mean)
 
     return run
 
 
-def score(records: list[Record], run: Policy) -> dict:
+def score(records: list[Record], run: Policy, keep_cases: bool = False) -> dict:
     err: dict = defaultdict(lambda: [0.0, 0])
     cover: dict = defaultdict(lambda: [0, 0])
     cases: dict = defaultdict(lambda: [0.0, 0.0])
@@ -342,7 +361,10 @@ def score(records: list[Record], run: Policy) -> dict:
         m: f"{sum(e > 1.05 * n for k, (e, n) in cases.items() if k[1] == m)}/{sum(k[1] == m for k in cases)}"
         for m in ("day", "15m", "1h")
     }
-    return dict(mase=mase, cov=cov, worse=worse, by_mode=by_mode, traces=traces)
+    out = dict(mase=mase, cov=cov, worse=worse, by_mode=by_mode, traces=traces)
+    if keep_cases:
+        out["case_worse"] = {k: bool(e > 1.05 * n) for k, (e, n) in cases.items()}
+    return out
 
 
 def _ratio(num: float, den: float) -> float:
@@ -351,6 +373,91 @@ def _ratio(num: float, den: float) -> float:
 
 def geomean(values: list[float]) -> float:
     return math.exp(float(np.mean(np.log(values))))
+
+
+GRID = [
+    (low, high, share)
+    for low in (0.0, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5)
+    for high in (2.0, 3.0, math.inf)
+    for share in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+    if high > low
+]
+CAPS = (0.05, 0.04, 0.03, 0.02)
+
+
+def anchor_loto(records: list[Record]) -> None:
+    """The anchor's (low, high, share) by leave-one-trace-out: on the other traces, the lowest
+    geomean MASE among the settings with at most ``cap`` of cases worse than seasonal naive."""
+    pre = {}
+    for r in records:
+        got = choose(r, margin=0.0, halflife=1.0)
+        if got is None:
+            continue
+        periods, off = len(r["actual"]), r["offset"]
+        sn = _rows(r, SN)
+        lead = np.arange(periods) * 300.0
+        days = pd.date_range(r["origin"], periods=periods, freq="300s").dayofweek
+        medians = np.array([np.median(e) if e else np.nan for e in anchor.weekday_evidence(r["train"])])
+        pre[id(r)] = (
+            got[0] != SN,
+            _log_centre(got[1], off),
+            _log_centre(sn, off),
+            band(got[1], r, "final").residual(0.9, lead),
+            band(sn, r, "final").residual(0.9, lead),
+            off,
+            medians[days],
+        )
+
+    def anchored(low: float, high: float, share: float) -> Policy:
+        def run(r: Record) -> tuple[np.ndarray, np.ndarray] | None:
+            if id(r) not in pre:
+                return None
+            mixable, la, ls, pa, ps, off, m = pre[id(r)]
+            s = np.where(m > high, 1.0, np.where(m > low, share, 0.0)) if mixable else np.zeros(len(la))
+            mu, p90 = (1 - s) * la + s * ls, (1 - s) * pa + s * ps
+            mean = np.maximum(np.exp(mu) - off, 0)
+            return mean, np.maximum(np.exp(mu + p90) - off, mean)
+
+        return run
+
+    choices = [(math.inf, math.inf, 0.0), *GRID]  # the first: no anchor
+    scored = {g: score(records, anchored(*g), keep_cases=True) for g in choices}
+    traces = scored[GRID[0]]["traces"]
+
+    def on(g: tuple, keep: list[str]) -> tuple[float, float]:
+        s = scored[g]
+        cases = [w for (t, _, _), w in s["case_worse"].items() if t in keep]
+        return geomean([geomean(list(s["mase"][t].values())) for t in keep]), sum(cases) / len(cases)
+
+    print(
+        "\n| anchor (low / high / share) | MASE day / 15 min / 1 h | worse than seasonal naive |"
+        "\n|---|---|---|"
+    )
+    for g, s in scored.items():
+        gm = [geomean([s["mase"][t][m] for t in traces]) for m in ("day", "15m", "1h")]
+        print(
+            f"| {g[0]:g} / {g[1]:g} / {g[2]:g} | {gm[0]:.3f} / {gm[1]:.3f} / {gm[2]:.3f} | {s['worse']:.1%} |"
+        )
+    print(
+        "\n| cap on the other traces | held-out cases worse | held-out geomean MASE "
+        "| chosen per left-out trace |"
+    )
+    print("|---|---|---|---|")
+    for cap in CAPS:
+        worse, total, held, picks = 0, 0, [], []
+        for t in traces:
+            keep = [u for u in traces if u != t]
+            measured = {g: on(g, keep) for g in choices}
+            feasible = [g for g in choices if measured[g][1] <= cap]
+            best = min(feasible or choices, key=lambda g: measured[g] if feasible else measured[g][::-1])
+            picks.append("/".join(f"{v:g}" for v in best))
+            mine = [w for (u, _, _), w in scored[best]["case_worse"].items() if u == t]
+            worse, total = worse + sum(mine), total + len(mine)
+            held.append(geomean(list(scored[best]["mase"][t].values())))
+        print(
+            f"| {cap:.0%} | {worse}/{total} = {worse / total:.1%} | {geomean(held):.3f} "
+            f"| {', '.join(picks)} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, help="keep the cached backtests here (reused when present)")
+    parser.add_argument(
+        "--policies", default="", help="score only the policies whose names hold one of these"
+    )
+    parser.add_argument(
+        "--anchor-grid", action="store_true", help="also choose the anchor's constants by leave-one-trace-out"
+    )
     args = parser.parse_args(argv)
     if args.cache and args.cache.exists():
         try:
@@ -419,7 +532,21 @@ def main(argv: list[str] | None = None) -> int:
         "seasonal naive blended in, share 0-100 % by backtest, final band": policy(
             0.0, 1.0, "final", blend=(0.0, 0.25, 0.5, 0.75, 1.0)
         ),
+        **{
+            f"anchored on yesterday ({low:g} / {high:g} / {share:g}), final band": policy(
+                0.0, 1.0, "final", anchored=(low, high, share)
+            )
+            for low, high, share in (
+                (99.0, 2.0, 0.0),
+                (1.0, 2.0, 0.5),
+                (0.8, 3.0, 0.7),
+                (0.7, 3.0, 0.7),
+                (0.6, 3.0, 0.8),
+            )
+        },
     }
+    if args.policies:
+        policies = {n: p for n, p in policies.items() if any(w in n for w in args.policies.split(","))}
     print(
         "| policy | MASE day / 15 min / 1 h | worse than seasonal naive "
         "| p90 cov day-ahead (inside) | p90 cov 15 min-1 h (inside) |"
@@ -451,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nLOTO geomean {geomean(held):.3f}; fixed: "
         + ", ".join(f"{n} {geomean(list(per[n].values())):.3f}" for n in selectors)
     )
+    if args.anchor_grid:
+        anchor_loto(records)
     return 0
 
 

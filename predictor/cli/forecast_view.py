@@ -188,6 +188,7 @@ def to_json(tf: TargetForecast) -> dict[str, Any]:
         "quantile": tf.request.quantile,
         "lead_time_s": tf.request.lead_time_s,
         "band": tf.calibration,
+        "anchor": tf.anchor,
         "policy": {
             "quantile": tf.request.quantile,
             "buffer": tf.request.policy.floor.buffer,
@@ -237,6 +238,8 @@ def summary_text(tf: TargetForecast) -> Text:
         f"{r.cold_start.detail}, + margin {human_duration(r.margin_s)}); floor bounds "
         f"{r.bounds.baseline}..{r.bounds.upper}\n"
     )
+    if tf.anchor:
+        text.append(f"anchored: {tf.anchor} (the weekdays on which yesterday beat last week)\n")
     text.append(f"quantiles from {tf.calibration}\n")
     floor = r.policy.floor
     text.append(f"sized on {quantile_label(r.quantile)} + {floor.buffer:.0%} buffer ({tf.policy_source})")

@@ -40,7 +40,7 @@ def backtest_combination(
     weights = {k: r.mae**-power for k, r in usable.items()}
     total = sum(weights.values())
     weights = {k: w / total for k, w in weights.items()}
-    offset = _offset(history)
+    offset = log_offset(history)
     folds = []
     for i, first in enumerate(next(iter(usable.values())).folds):
         mean = sum(w * np.log(usable[k].folds[i].mean + offset) for k, w in weights.items())
@@ -77,7 +77,7 @@ def fit_combination(
         members=members,
         end=first.end,
         step_s=first.step_s,
-        offset=_offset(history),
+        offset=log_offset(history),
         # The heaviest member's own band; ``auto`` then widens it by the ensemble's backtest. (The
         # widest band of all members made the day-ahead p90 far too wide: seasonal naive's.)
         residuals=max(members, key=lambda m: m[2])[1].residuals,
@@ -85,6 +85,6 @@ def fit_combination(
     )
 
 
-def _offset(history: pd.Series) -> float:
+def log_offset(history: pd.Series) -> float:
     """The models' log offset for this history (see :mod:`predictor.forecasting.models.common`)."""
     return max(OFFSET_FRACTION * float(np.nanmean(history.to_numpy(dtype=float))), 1e-9)

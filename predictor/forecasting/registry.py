@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from predictor.errors import ForecastError
-from predictor.forecasting import ensemble
+from predictor.forecasting import anchor, ensemble
 from predictor.forecasting.base import FittedModel, Forecaster
 from predictor.forecasting.models import harmonic, holt_winters, mstl, naive, prophet_model
 
@@ -30,6 +30,7 @@ FITTED_MODELS: dict[str, type[FittedModel]] = {
     "seasonal_naive": naive.SeasonalNaiveModel,
     "seasonal_naive_weekly": naive.SeasonalNaiveWeeklyModel,
     "ensemble": ensemble.EnsembleModel,  # chosen by ``auto`` only: not a configurable model
+    "anchored": anchor.AnchoredModel,  # idem
 }
 
 

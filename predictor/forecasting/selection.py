@@ -10,6 +10,9 @@ backtest errors, each origin scored with the other origins' weights; see
 the whole history, and its quantiles are recalibrated on its own backtest residuals by lead
 time (:mod:`predictor.forecasting.calibration`). Every candidate's scores are kept (MASE, WAPE,
 coverage of p90, fit seconds), including the ones that were skipped or failed, with the reason.
+Last, on the weekdays where the history says yesterday was a better guide than last week, the
+chosen model is mixed with seasonal naive (``anchored``, :mod:`predictor.forecasting.anchor`):
+six origins cannot tell which kind of day comes next, the history's every past day can.
 
 A time budget (``SelectionSettings.budget_s``, seconds on the injected ``timer``) bounds the
 backtest: seasonal naive is always backtested first; before each further candidate, if the
@@ -59,11 +62,14 @@ import numpy as np
 import pandas as pd
 
 from predictor.errors import ForecastError
+from predictor.forecasting import anchor as anchoring
 from predictor.forecasting import backtest, calibration, combination
 from predictor.forecasting.base import DAY_S, WEEK_S, FittedModel, Forecaster
+from predictor.forecasting.models.common import LogSpaceModel
 
 FALLBACK = "seasonal_naive"
 ENSEMBLE = "ensemble"
+ANCHORED = anchoring.AnchoredModel.kind
 DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_weekly", "harmonic")
 
 
@@ -109,6 +115,15 @@ class SelectionSettings:
     #: skipped, with the reason, and the best one scored so far is used; ``None``: no limit.
     #: Seasonal naive is always backtested first, so there is always a scored answer.
     budget_s: float | None = None
+    #: Mix seasonal naive into the chosen model on the weekdays where the history says yesterday
+    #: was the better guide than last week (:mod:`predictor.forecasting.anchor`: the median ratio
+    #: of their errors on the last three occurrences above ``anchor_low``: share
+    #: ``anchor_share``; above ``anchor_high``: seasonal naive alone). Constants by
+    #: leave-one-trace-out (``bench/RESULTS.md`` round seven).
+    anchor: bool = True
+    anchor_low: float = anchoring.LOW
+    anchor_high: float = anchoring.HIGH
+    anchor_share: float = anchoring.SHARE
 
     def window(self) -> backtest.Window:
         return backtest.Window(tuple(self.horizons_s), self.folds, self.fold_spacing_s, self.fold_halflife)
@@ -144,6 +159,9 @@ class Selection:
     origins: tuple[pd.Timestamp, ...] = field(default=())
     calibration: str = "the model's own residuals"
     budget_hit: bool = False
+    #: When the chosen model was mixed with seasonal naive on some weekdays (``kind`` is then
+    #: ``anchored``): what was chosen and the shares, e.g. ``ensemble, with seasonal naive 0.7 on Tue``.
+    anchor: str | None = None
 
 
 def default_forecasters(kinds: tuple[str, ...]) -> dict[str, Forecaster]:
@@ -262,7 +280,51 @@ def select_model(
 
     ranked, forced = _rank(scores, settings)
     selection = _refit(ranked, scores, forecasters, history, seed, forced, tuple(at), results, settings)
+    if settings.anchor:
+        selection = _anchored(selection, forecasters, history, seed, results, settings)
     return replace(selection, budget_hit=budget_hit)
+
+
+def _anchored(
+    selection: Selection,
+    forecasters: Mapping[str, Forecaster],
+    history: pd.Series,
+    seed: int,
+    results: Mapping[str, backtest.BacktestResult],
+    settings: SelectionSettings,
+) -> Selection:
+    """``selection`` mixed with seasonal naive on the weekdays the evidence names, else unchanged.
+
+    Seasonal naive is refitted on the whole history and its band calibrated on its own backtest,
+    like a chosen model's; if it cannot be fitted, the choice stands.
+    """
+    chosen = selection.model
+    if selection.kind == FALLBACK or not isinstance(chosen, LogSpaceModel):
+        return selection
+    shares = anchoring.weekday_shares(
+        history, low=settings.anchor_low, high=settings.anchor_high, share=settings.anchor_share
+    )
+    if not any(shares):
+        return selection
+    try:
+        naive = forecasters[FALLBACK].fit(history, seed=seed)
+    except Exception:  # the choice stands without its anchor
+        return selection
+    if not isinstance(naive, LogSpaceModel):
+        return selection
+    if settings.calibrate and FALLBACK in results:
+        calibration.calibrate(naive, results[FALLBACK], history)
+    model = anchoring.AnchoredModel(
+        chosen=(selection.kind, chosen),
+        naive=naive,
+        shares=shares,
+        end=chosen.end,
+        step_s=chosen.step_s,
+        offset=combination.log_offset(history),
+        residuals=chosen.residuals,
+        bound=chosen.plausibility_bound(),
+    )
+    return replace(selection, kind=ANCHORED, model=model, anchor=model.describe())
 
 
 def _score_of(kind: str, result: backtest.BacktestResult, folds: int) -> CandidateScore:

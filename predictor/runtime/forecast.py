@@ -107,6 +107,7 @@ class TargetForecast:
     effects: known_events.EventEffects | None = None
     tokens: TokenDemand | None = None
     calibration: str = "the model's own residuals"  # where the quantile band came from
+    anchor: str | None = None  # the choice and seasonal naive's share per weekday, when ``auto`` mixed them
     policy_source: str = "configured"  # or "tuned": the daemon's self-tuned quantile and buffer
     policy_reason: str | None = None  # the tuning's one line, when tuned
 
@@ -150,7 +151,8 @@ def choose_and_fit(
     if request.model == AUTO:
         return select_model(history, settings=settings, seed=seed)
     registry.make_forecaster(request.model)  # unknown names fail here, clearly
-    named = replace(settings, candidates=(request.model,), ensemble=False)  # the model asked for, alone
+    # the model asked for, alone: no combination, no anchor
+    named = replace(settings, candidates=(request.model,), ensemble=False, anchor=False)
     selection = select_model(history, settings=named, seed=seed)
     if selection.kind == request.model:
         return selection
@@ -353,6 +355,7 @@ def forecast_targets(
                 effects=effects,
                 tokens=tokens,
                 calibration=selection.calibration,
+                anchor=selection.anchor,
             )
         )
     return out

@@ -36,7 +36,8 @@ def test_json_follows_the_documented_schema(history_csv):
     out = forecast_json("--history", str(history_csv), "--at", AT, "--peak-pods", "20", "--horizon", "6h")
     assert out["schema"] == "predictor.forecast/v1"
     assert out["generated_at"] == "2026-01-22T05:00:00Z"
-    assert out["model"] in out["scores"]
+    chosen = out["anchor"].split(",")[0] if out["model"] == "anchored" else out["model"]
+    assert chosen in out["scores"]
     assert out["trained_on"]["end"] == "2026-01-22T04:55:00Z"  # nothing at or after --at
     points = out["points"]
     assert points[0]["t"] == "2026-01-22T05:00:00Z"
@@ -197,3 +198,20 @@ def test_too_little_history_is_a_clear_error(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
     assert "forecasting needs at least 24 h (1 day) of history" in result.stderr
+
+
+def test_an_anchored_choice_says_on_which_weekdays_and_a_named_model_is_never_anchored(tmp_path):
+    # Weekdays alike, the level rising 3 % a day: yesterday beats last week after a weekday.
+    trace = synthetic_trace(days=28, step_s=300, seed=4, bursts=0, noise=0.02)
+    trace = trace * 1.03 ** np.asarray((trace.index - trace.index[0]) / pd.Timedelta(days=1))
+    path = tmp_path / "growing.csv"
+    trace.rename("requests").to_csv(path, index_label="timestamp")
+    at = "2026-02-02T05:00"  # a Monday, right after the 28 days
+    out = forecast_json("--history", str(path), "--at", at, "--peak-pods", "20", "--horizon", "30h")
+    assert out["model"] == "anchored"
+    chosen = out["anchor"].split(",")[0]
+    assert chosen in out["scores"] and out["anchor"].endswith("seasonal naive 1 on Tue, Wed, Thu, Fri, Sun")
+    table = runner.invoke(app, ["forecast", "--history", str(path), "--at", at, "--peak-pods", "20"])
+    assert table.exit_code == 0 and f"anchored: {out['anchor']}" in " ".join(table.stdout.split())
+    named = forecast_json("--history", str(path), "--at", at, "--peak-pods", "20", "--model", "harmonic")
+    assert named["model"] == "harmonic" and named["anchor"] is None

@@ -188,11 +188,15 @@ class LogSpaceModel(FittedModel):
         raw: dict[float, np.ndarray] = {}
         if levels:
             with np.errstate(over="ignore"):  # an overflow is inf, which the bound cuts
-                stacked = np.stack([base * np.exp(self.residuals.residual(q, horizon_s)) for q in levels])
+                stacked = np.stack([base * np.exp(self.band_residual(q, index, horizon_s)) for q in levels])
             bands = np.maximum(np.maximum.accumulate(stacked, axis=0) - self.offset, 0.0)
             raw = dict(zip(levels, bands, strict=True))
         mean, cut, clamps = bounds.apply(mean, raw, self.plausibility_bound(), self.offset, index)
         return Forecast(index, mean, cut, self.kind, clamps)
+
+    def band_residual(self, q: float, index: pd.DatetimeIndex, horizon_s: np.ndarray) -> np.ndarray:
+        """The log residual of quantile ``q`` at each label (from the residual table by lead time)."""
+        return self.residuals.residual(q, horizon_s)
 
     def plausibility_bound(self) -> bounds.PlausibilityBound:
         """The model's bound; for an old stored model without one, the documented fallback."""

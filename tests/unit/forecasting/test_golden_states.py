@@ -1,4 +1,5 @@
-"""Golden model states with a plausibility bound (and the ensemble), written once and committed.
+"""Golden model states with a plausibility bound (and the ensemble and the anchored mix), written once
+and committed.
 
 ``tests/golden/models/*.v1.json`` (artifacts from before bounds) keep loading through the
 artifact tests, with the documented fallback bound; these files pin the state as written
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictor.forecasting import combination, registry, selection
+from predictor.forecasting import anchor, combination, registry, selection
 from predictor.forecasting.base import FittedModel
 from predictor.sources.synthetic import synthetic_trace
 
@@ -34,6 +35,18 @@ def _fit(kind: str) -> FittedModel:
         forecasters = selection.default_forecasters(selection.SelectionSettings().candidates)
         return combination.fit_combination(
             results, forecasters, history, 0, selection.SelectionSettings().window(), 2.0
+        )
+    if kind == selection.ANCHORED:
+        chosen = registry.make_forecaster("harmonic").fit(history)
+        return anchor.AnchoredModel(
+            chosen=("harmonic", chosen),
+            naive=registry.make_forecaster("seasonal_naive").fit(history),
+            shares=(0.0, 0.7, 0.7, 1.0, 0.7, 0.0, 0.0),
+            end=chosen.end,
+            step_s=chosen.step_s,
+            offset=combination.log_offset(history),
+            residuals=chosen.residuals,
+            bound=chosen.plausibility_bound(),
         )
     return registry.make_forecaster(kind).fit(history)
 

@@ -300,11 +300,15 @@ def test_bad_settings_and_missing_forecasters_are_clear_errors():
 def test_real_models_find_the_weekly_pattern():
     assert set(SelectionSettings().candidates) <= set(registry.FORECASTERS)
     history = weekly_trace(21, seed=3)
-    result = selection.select_model(history, seed=0)
+    result = selection.select_model(history, settings=SelectionSettings(anchor=False), seed=0)
     assert result.kind != FALLBACK, result.scores
     assert result.scores[result.kind].mase < result.scores[FALLBACK].mase
     forecast = result.model.predict(history.index[-1] + pd.Timedelta(seconds=STEP_S), 12)
     assert np.all(np.isfinite(forecast.mean))
+    anchored = selection.select_model(history, seed=0)  # the same choice, maybe leaning on yesterday
+    assert anchored.kind in (result.kind, selection.ANCHORED)
+    if anchored.kind == selection.ANCHORED:
+        assert anchored.anchor is not None and anchored.anchor.startswith(f"{result.kind}, with")
 
 
 class StepClock:
