@@ -124,3 +124,28 @@ def test_without_evidence_auto_keeps_its_choice() -> None:
     week = growing(days=7)  # no day has both a yesterday and a last week
     result = selection.select_model(week)
     assert result.kind != "anchored" and result.anchor is None
+
+
+def test_an_anchored_artifact_survives_a_restart_of_the_daemon(tmp_path) -> None:
+    from predictor.forecasting.store import ModelArtifact, ModelStore
+
+    history = growing()
+    chosen = selection.select_model(history)
+    assert chosen.kind == "anchored"
+    end = history.index[-1] + pd.Timedelta(seconds=STEP_S)
+    artifact = ModelArtifact(
+        kind=chosen.kind,
+        trained_at=end,
+        data_start=history.index[0],
+        data_end=end,
+        step_s=STEP_S,
+        scores={},
+        model=chosen.model,
+    )
+    ModelStore(tmp_path).save("default/chat", artifact)
+    loaded = ModelStore(tmp_path).load("default/chat")  # a new process reads what the last one wrote
+    assert loaded is not None and loaded.kind == "anchored"
+    start = end + pd.Timedelta(hours=20)  # into Tuesday: a share of 1
+    before, after = chosen.model.predict(start, 96, (0.9,)), loaded.model.predict(start, 96, (0.9,))
+    np.testing.assert_allclose(after.mean, before.mean, rtol=1e-12)
+    np.testing.assert_allclose(after.quantile(0.9), before.quantile(0.9), rtol=1e-12)
