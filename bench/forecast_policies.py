@@ -272,6 +272,16 @@ def _floor(table: ResidualQuantiles, record: Record, offset: float) -> ResidualQ
 Policy = Callable[[Record], tuple[np.ndarray, np.ndarray] | None]
 
 
+def _mixed(
+    la: np.ndarray, ls: np.ndarray, pa: np.ndarray, ps: np.ndarray, s: np.ndarray, off: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and p90 of the anchored mix: log centres ``la`` (the choice) and ``ls`` (seasonal
+    naive), their p90 log residuals ``pa`` and ``ps``, seasonal naive's share ``s`` per step."""
+    mu, p90 = (1 - s) * la + s * ls, (1 - s) * pa + s * ps
+    mean = np.maximum(np.exp(mu) - off, 0)
+    return mean, np.maximum(np.exp(mu + p90) - off, mean)
+
+
 def _rows(record: Record, kind: str) -> dict:
     """One candidate's cached arrays with its folds' means and actuals as lists."""
     c = record["cands"][kind]
@@ -310,16 +320,15 @@ def policy(
             return None
         chosen = got[1]
         periods = len(record["actual"])
-        p90 = band(chosen, record, rule).residual(0.9, np.arange(periods) * 300.0)
+        lead = np.arange(periods) * 300.0
+        p90 = band(chosen, record, rule).residual(0.9, lead)
         if anchored and got[0] != SN:
             low, high, share = anchored
             shares = np.asarray(anchor.weekday_shares(record["train"], low=low, high=high, share=share))
             s = shares[pd.date_range(record["origin"], periods=periods, freq="300s").dayofweek]
-            sn = _rows(record, SN)
-            off = record["offset"]
-            mu = (1 - s) * _log_centre(chosen, off) + s * _log_centre(sn, off)
-            p90 = (1 - s) * p90 + s * band(sn, record, rule).residual(0.9, np.arange(periods) * 300.0)
-            chosen = dict(chosen, mu=mu, off=off)
+            sn, off = _rows(record, SN), record["offset"]
+            ps = band(sn, record, rule).residual(0.9, lead)
+            return _mixed(_log_centre(chosen, off), _log_centre(sn, off), p90, ps, s, off)
         base = np.exp(chosen["mu"])
         mean = np.maximum(base - chosen["off"], 0)
         return mean, np.maximum(base * np.exp(p90) - chosen["off"], mean)
@@ -413,10 +422,8 @@ def anchor_loto(records: list[Record]) -> None:
             if id(r) not in pre:
                 return None
             mixable, la, ls, pa, ps, off, m = pre[id(r)]
-            s = np.where(m > high, 1.0, np.where(m > low, share, 0.0)) if mixable else np.zeros(len(la))
-            mu, p90 = (1 - s) * la + s * ls, (1 - s) * pa + s * ps
-            mean = np.maximum(np.exp(mu) - off, 0)
-            return mean, np.maximum(np.exp(mu + p90) - off, mean)
+            s = anchor.share_of(m, low=low, high=high, share=share) if mixable else np.zeros(len(la))
+            return _mixed(la, ls, pa, ps, s, off)
 
         return run
 

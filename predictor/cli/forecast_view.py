@@ -239,7 +239,10 @@ def summary_text(tf: TargetForecast) -> Text:
         f"{r.bounds.baseline}..{r.bounds.upper}\n"
     )
     if tf.anchor:
-        text.append(f"anchored: {tf.anchor} (the weekdays on which yesterday beat last week)\n")
+        text.append(
+            f"anchored: {tf.anchor} (the weekdays on which yesterday guided about as well as "
+            "last week, or better)\n"
+        )
     text.append(f"quantiles from {tf.calibration}\n")
     floor = r.policy.floor
     text.append(f"sized on {quantile_label(r.quantile)} + {floor.buffer:.0%} buffer ({tf.policy_source})")

@@ -1,4 +1,5 @@
-"""Leaning on yesterday on the weekdays where yesterday has been the better guide (``anchored``).
+"""Leaning on yesterday on the weekdays where it has guided about as well as last week, or better
+(``anchored``).
 
 ``auto`` chooses among seasonal naive (yesterday), the weekly naive (the same day last week),
 ``harmonic`` and their combination by a backtest of six origins 27 hours apart. Those origins
@@ -17,7 +18,9 @@ zero). The median ratio ``m`` sets that weekday's *share* of seasonal naive:
 
 - ``m > high`` (yesterday was far better than last week): share 1, seasonal naive alone;
 - ``low < m <= high``: share ``share``;
-- otherwise (or no evidence, under two weeks of history): 0, the chosen model alone.
+- otherwise, or without evidence: 0, the chosen model alone. A weekday has evidence once one
+  of its occurrences has both its day before and its week before in the history: some
+  weekdays from 8 days of history, all from 14.
 
 The anchored forecast at a step of weekday ``w`` is the geometric mix
 ``log(y + c) = (1 - s_w) log(y_chosen + c) + s_w log(y_naive + c)``, and its quantile band the
@@ -110,11 +113,14 @@ def weekday_shares(
     history: pd.Series, *, low: float = LOW, high: float = HIGH, share: float = SHARE
 ) -> tuple[float, ...]:
     """Seasonal naive's share per weekday (Monday first) from :func:`weekday_evidence`."""
-    out = []
-    for ratios in weekday_evidence(history):
-        m = float(np.median(ratios)) if ratios else np.nan
-        out.append(1.0 if m > high else share if m > low else 0.0)
-    return tuple(out)
+    medians = [float(np.median(r)) if r else np.nan for r in weekday_evidence(history)]
+    return tuple(float(v) for v in share_of(np.asarray(medians), low=low, high=high, share=share))
+
+
+def share_of(median: np.ndarray, *, low: float = LOW, high: float = HIGH, share: float = SHARE) -> np.ndarray:
+    """Seasonal naive's share for each median ratio: 1 above ``high``, ``share`` above ``low``,
+    else 0 (NaN, no evidence, is 0)."""
+    return np.where(median > high, 1.0, np.where(median > low, share, 0.0))
 
 
 def describe_shares(shares: Sequence[float]) -> str:
@@ -151,6 +157,23 @@ class AnchoredModel(LogSpaceModel):
         self.chosen = chosen
         self.naive = naive
         self.shares = shares
+
+    @classmethod
+    def of(
+        cls, kind: str, chosen: LogSpaceModel, naive: LogSpaceModel, shares: Sequence[float], offset: float
+    ) -> AnchoredModel:
+        """``chosen`` (of family ``kind``) anchored on ``naive``: its grid, table and bound, the
+        history's log ``offset``."""
+        return cls(
+            chosen=(kind, chosen),
+            naive=naive,
+            shares=shares,
+            end=chosen.end,
+            step_s=chosen.step_s,
+            offset=offset,
+            residuals=chosen.residuals,
+            bound=chosen.plausibility_bound(),
+        )
 
     def _share(self, index: pd.DatetimeIndex) -> np.ndarray:
         return np.asarray(self.shares)[index.dayofweek]

@@ -10,8 +10,8 @@ backtest errors, each origin scored with the other origins' weights; see
 the whole history, and its quantiles are recalibrated on its own backtest residuals by lead
 time (:mod:`predictor.forecasting.calibration`). Every candidate's scores are kept (MASE, WAPE,
 coverage of p90, fit seconds), including the ones that were skipped or failed, with the reason.
-Last, on the weekdays where the history says yesterday was a better guide than last week, the
-chosen model is mixed with seasonal naive (``anchored``, :mod:`predictor.forecasting.anchor`):
+Last, on the weekdays where the history says yesterday guided about as well as last week or
+better, the chosen model is mixed with seasonal naive (``anchored``, :mod:`predictor.forecasting.anchor`):
 six origins cannot tell which kind of day comes next, the history's every past day can.
 
 A time budget (``SelectionSettings.budget_s``, seconds on the injected ``timer``) bounds the
@@ -116,8 +116,8 @@ class SelectionSettings:
     #: Seasonal naive is always backtested first, so there is always a scored answer.
     budget_s: float | None = None
     #: Mix seasonal naive into the chosen model on the weekdays where the history says yesterday
-    #: was the better guide than last week (:mod:`predictor.forecasting.anchor`: the median ratio
-    #: of their errors on the last three occurrences above ``anchor_low``: share
+    #: guided about as well as last week or better (:mod:`predictor.forecasting.anchor`: the ratio
+    #: of their errors, median of the last three occurrences, above ``anchor_low``: share
     #: ``anchor_share``; above ``anchor_high``: seasonal naive alone). Constants by
     #: leave-one-trace-out (``bench/RESULTS.md`` round seven).
     anchor: bool = True
@@ -314,16 +314,7 @@ def _anchored(
         return selection
     if settings.calibrate and FALLBACK in results:
         calibration.calibrate(naive, results[FALLBACK], history)
-    model = anchoring.AnchoredModel(
-        chosen=(selection.kind, chosen),
-        naive=naive,
-        shares=shares,
-        end=chosen.end,
-        step_s=chosen.step_s,
-        offset=combination.log_offset(history),
-        residuals=chosen.residuals,
-        bound=chosen.plausibility_bound(),
-    )
+    model = anchoring.AnchoredModel.of(selection.kind, chosen, naive, shares, combination.log_offset(history))
     return replace(selection, kind=ANCHORED, model=model, anchor=model.describe())
 
 

@@ -63,15 +63,8 @@ def _members(history: pd.Series):
 
 def _anchored(history: pd.Series, shares) -> anchor.AnchoredModel:
     chosen, naive = _members(history)
-    return anchor.AnchoredModel(
-        chosen=("seasonal_naive_weekly", chosen),
-        naive=naive,
-        shares=shares,
-        end=chosen.end,
-        step_s=chosen.step_s,
-        offset=combination.log_offset(history),
-        residuals=chosen.residuals,
-        bound=chosen.plausibility_bound(),
+    return anchor.AnchoredModel.of(
+        "seasonal_naive_weekly", chosen, naive, shares, combination.log_offset(history)
     )
 
 

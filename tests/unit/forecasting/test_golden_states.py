@@ -38,16 +38,9 @@ def _fit(kind: str) -> FittedModel:
         )
     if kind == selection.ANCHORED:
         chosen = registry.make_forecaster("harmonic").fit(history)
-        return anchor.AnchoredModel(
-            chosen=("harmonic", chosen),
-            naive=registry.make_forecaster("seasonal_naive").fit(history),
-            shares=(0.0, 0.7, 0.7, 1.0, 0.7, 0.0, 0.0),
-            end=chosen.end,
-            step_s=chosen.step_s,
-            offset=combination.log_offset(history),
-            residuals=chosen.residuals,
-            bound=chosen.plausibility_bound(),
-        )
+        naive = registry.make_forecaster("seasonal_naive").fit(history)
+        shares = (0.0, 0.7, 0.7, 1.0, 0.7, 0.0, 0.0)
+        return anchor.AnchoredModel.of("harmonic", chosen, naive, shares, combination.log_offset(history))
     return registry.make_forecaster(kind).fit(history)
 
 
