@@ -14,7 +14,8 @@ own shares on each origin's training window). Printed
 per policy: geomean MASE day-ahead / 15 min / 1 h, the share of cases more than 5 % worse than
 seasonal naive (and the counts per horizon), p90 coverage range over traces (and how many
 traces are inside 0.85-0.95), and the leave-one-trace-out choice of the selection policy
-(geomean MASE over the three horizons).
+(geomean MASE over the three horizons). ``--anchor-grid`` chooses the anchor's constants and
+``--band-loto`` the rule for its seasonal naive band, each by leave-one-trace-out.
 
     python bench/forecast_policies.py --workers 2 --cache /tmp/policies.pkl
 """
@@ -38,7 +39,8 @@ from forecast_accuracy import DAY, TRACES, lead_case, load, tasks_for  # bench/ 
 
 from predictor.forecasting import anchor, backtest, calibration, metrics, selection
 from predictor.forecasting.base import DAY_S
-from predictor.forecasting.quantiles import LEVELS, ResidualQuantiles, log_residuals
+from predictor.forecasting.models import common
+from predictor.forecasting.quantiles import LEVELS, MIN_RESIDUALS, ResidualQuantiles, log_residuals
 
 SN = selection.FALLBACK
 EDGES = calibration.CALIBRATION_EDGES_S
@@ -271,6 +273,54 @@ def _floor(table: ResidualQuantiles, record: Record, offset: float) -> ResidualQ
 
 Policy = Callable[[Record], tuple[np.ndarray, np.ndarray] | None]
 
+#: Where the anchored forecast's seasonal naive takes its own residuals: (which days, how many
+#: days back). ``None``: every day of the last week (its own fit, round seven). ``anchored``:
+#: the anchored weekdays only; ``weekday``: the weekday of the step only.
+NAIVE_BANDS: dict[str, tuple[str, int] | None] = {
+    "every day, last week (round seven)": None,
+    "the same weekday, last 3 weeks": ("weekday", 21),
+    "the anchored weekdays, last week (shipped)": ("anchored", 7),
+    "the anchored weekdays, last 2 weeks": ("anchored", 14),
+    "the anchored weekdays, last 3 weeks": ("anchored", 21),
+}
+SHIPPED_NAIVE_BAND = NAIVE_BANDS["the anchored weekdays, last week (shipped)"]
+
+
+def naive_table(record: Record, weekdays: tuple[int, ...], days: int) -> ResidualQuantiles:
+    """Seasonal naive's own table from its residuals on ``weekdays`` over the last ``days`` days,
+    as :class:`~predictor.forecasting.models.naive.SeasonalNaive` computes them (the last week
+    of every day with fewer than ``MIN_RESIDUALS``); ``days`` 7 is the product's fit."""
+    data = common.prepare(record["train"], kind=SN, min_history_s=DAY_S, clip_spikes=True)
+    z, per = data.log_values, DAY_S // data.step_s
+    n = min(len(z) - per, days * per)
+    residuals = z[len(z) - n :] - z[len(z) - n - per : len(z) - per]
+    at = pd.date_range(
+        data.start + pd.Timedelta(seconds=(len(z) - n) * data.step_s), periods=n, freq=f"{data.step_s}s"
+    )
+    mine = residuals[np.isin(at.dayofweek, weekdays)]
+    if np.isfinite(mine).sum() < MIN_RESIDUALS:
+        mine = residuals[-7 * per :]
+    return ResidualQuantiles.from_residuals(mine, np.zeros(len(mine)))
+
+
+def naive_p90(
+    record: Record, sn: dict, shares: np.ndarray, naive_band: tuple[str, int] | None, rule: str
+) -> np.ndarray:
+    """The p90 log residual per step of the anchored forecast's seasonal naive member."""
+    lead = np.arange(len(record["actual"])) * 300.0
+    if naive_band is None:
+        return band(sn, record, rule).residual(0.9, lead)
+    which, days = naive_band
+    if which == "anchored":
+        table = naive_table(record, anchor.anchored_weekdays(shares), days)
+        return band(dict(sn, own=table), record, rule).residual(0.9, lead)
+    steps = pd.date_range(record["origin"], periods=len(lead), freq="300s").dayofweek
+    out = np.empty(len(lead))
+    for day in set(steps):
+        table = naive_table(record, (int(day),), days)
+        out[steps == day] = band(dict(sn, own=table), record, rule).residual(0.9, lead)[steps == day]
+    return out
+
 
 def _mixed(
     la: np.ndarray, ls: np.ndarray, pa: np.ndarray, ps: np.ndarray, s: np.ndarray, off: float
@@ -298,8 +348,10 @@ def policy(
     regret_cap: float | None = None,
     blend: tuple[float, ...] = (),
     anchored: tuple[float, float, float] | None = None,
+    naive_band: tuple[str, int] | None = SHIPPED_NAIVE_BAND,
 ) -> Policy:
-    """``anchored``: (low, high, share) of :mod:`predictor.forecasting.anchor`, applied after the choice."""
+    """``anchored``: (low, high, share) of :mod:`predictor.forecasting.anchor`, applied after the
+    choice, with seasonal naive's own table from ``naive_band`` (see :func:`naive_table`)."""
 
     def run(record: Record) -> tuple[np.ndarray, np.ndarray] | None:
         if single:
@@ -327,7 +379,7 @@ def policy(
             shares = np.asarray(anchor.weekday_shares(record["train"], low=low, high=high, share=share))
             s = shares[pd.date_range(record["origin"], periods=periods, freq="300s").dayofweek]
             sn, off = _rows(record, SN), record["offset"]
-            ps = band(sn, record, rule).residual(0.9, lead)
+            ps = naive_p90(record, sn, shares, naive_band, rule)
             return _mixed(_log_centre(chosen, off), _log_centre(sn, off), p90, ps, s, off)
         base = np.exp(chosen["mu"])
         mean = np.maximum(base - chosen["off"], 0)
@@ -339,6 +391,7 @@ def policy(
 def score(records: list[Record], run: Policy, keep_cases: bool = False) -> dict:
     err: dict = defaultdict(lambda: [0.0, 0])
     cover: dict = defaultdict(lambda: [0, 0])
+    pinball: dict = defaultdict(lambda: [0.0, 0])
     cases: dict = defaultdict(lambda: [0.0, 0.0])
     for record in records:
         out = run(record)
@@ -362,15 +415,19 @@ def score(records: list[Record], run: Policy, keep_cases: bool = False) -> dict:
         key = (record["trace"], "day" if record["mode"] == "day" else "lead")
         cover[key][0] += int((a[span][ok] <= p90[span][ok]).sum())
         cover[key][1] += int(ok.sum())
+        e = a[span][ok] - p90[span][ok]
+        pinball[key][0] += float(np.maximum(0.9 * e, -0.1 * e).sum()) / scale
+        pinball[key][1] += int(ok.sum())
     traces = sorted({t for t, _ in err})
     mase = {t: {m: _ratio(*err[(t, m)]) for m in ("day", "15m", "1h")} for t in traces}
     cov = {m: [_ratio(*cover[(t, m)]) for t in traces] for m in ("day", "lead")}
+    pin = {m: [_ratio(*pinball[(t, m)]) for t in traces] for m in ("day", "lead")}
     worse = sum(e > 1.05 * n for e, n in cases.values()) / len(cases)
     by_mode = {
         m: f"{sum(e > 1.05 * n for k, (e, n) in cases.items() if k[1] == m)}/{sum(k[1] == m for k in cases)}"
         for m in ("day", "15m", "1h")
     }
-    out = dict(mase=mase, cov=cov, worse=worse, by_mode=by_mode, traces=traces)
+    out = dict(mase=mase, cov=cov, pin=pin, worse=worse, by_mode=by_mode, traces=traces)
     if keep_cases:
         out["case_worse"] = {k: bool(e > 1.05 * n) for k, (e, n) in cases.items()}
     return out
@@ -467,6 +524,52 @@ def anchor_loto(records: list[Record]) -> None:
         )
 
 
+def band_loto(records: list[Record]) -> None:
+    """Seasonal naive's band in the shipped anchor, by leave-one-trace-out: on the other traces,
+    (a) among the rules with every trace inside 0.85-0.95 at both horizons, the lowest pinball
+    loss at 0.9; (b) the smallest worst distance of a trace's coverage from 0.9."""
+    low, high, share = anchor.LOW, anchor.HIGH, anchor.SHARE
+    scored = {}
+    for name, rule in NAIVE_BANDS.items():
+        print(f"  scoring the naive band: {name}", file=sys.stderr)
+        scored[name] = score(records, policy(0.0, 1.0, "final", anchored=(low, high, share), naive_band=rule))
+    traces = scored[next(iter(scored))]["traces"]
+    cells = [(i, m) for i in range(len(traces)) for m in ("day", "lead")]
+    print("\n| naive band | " + " | ".join(t.split(".")[0] for t in traces) + " | inside | pinball |")
+    print("|---|" + "---|" * (len(traces) + 2))
+    for name, s in scored.items():
+        for m in ("day", "lead"):
+            count = sum(0.85 <= c <= 0.95 for c in s["cov"][m])
+            print(
+                f"| {name}, {m} | "
+                + " | ".join(f"{c:.3f}" for c in s["cov"][m])
+                + f" | {count} | {geomean(s['pin'][m]):.4f} |"
+            )
+
+    def inside(name: str, keep: list[int]) -> bool:
+        return all(0.85 <= scored[name]["cov"][m][i] <= 0.95 for i, m in cells if i in keep)
+
+    def pinball(name: str, keep: list[int]) -> float:
+        return geomean([scored[name]["pin"][m][i] for i, m in cells if i in keep])
+
+    def worst(name: str, keep: list[int]) -> float:
+        return max(abs(scored[name]["cov"][m][i] - 0.9) for i, m in cells if i in keep)
+
+    criteria = {
+        "inside, then pinball": lambda n, keep: (not inside(n, keep), pinball(n, keep)),
+        "worst distance from 0.9": lambda n, keep: (worst(n, keep), pinball(n, keep)),
+    }
+    print("\n| criterion on the other traces | left out: chosen, held-out coverage day / lead |\n|---|---|")
+    for label, key in criteria.items():
+        held = []
+        for i, t in enumerate(traces):
+            keep = [j for j in range(len(traces)) if j != i]
+            best = min(scored, key=lambda n: key(n, keep))
+            cov = scored[best]["cov"]
+            held.append(f"{t.split('.')[0]}: {best}, {cov['day'][i]:.3f} / {cov['lead'][i]:.3f}")
+        print(f"| {label} | {'; '.join(held)} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=14, help="day-ahead origins (as forecast_accuracy)")
@@ -483,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--anchor-grid", action="store_true", help="also choose the anchor's constants by leave-one-trace-out"
+    )
+    parser.add_argument(
+        "--band-loto", action="store_true", help="also choose the anchored naive band by leave-one-trace-out"
     )
     args = parser.parse_args(argv)
     if args.cache and args.cache.exists():
@@ -587,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.anchor_grid:
         anchor_loto(records)
+    if args.band_loto:
+        band_loto(records)
     return 0
 
 

@@ -66,6 +66,7 @@ from predictor.forecasting import anchor as anchoring
 from predictor.forecasting import backtest, calibration, combination
 from predictor.forecasting.base import DAY_S, WEEK_S, FittedModel, Forecaster
 from predictor.forecasting.models.common import LogSpaceModel
+from predictor.forecasting.models.naive import SeasonalNaive
 
 FALLBACK = "seasonal_naive"
 ENSEMBLE = "ensemble"
@@ -295,8 +296,9 @@ def _anchored(
 ) -> Selection:
     """``selection`` mixed with seasonal naive on the weekdays the evidence names, else unchanged.
 
-    Seasonal naive is refitted on the whole history and its band calibrated on its own backtest,
-    like a chosen model's; if it cannot be fitted, the choice stands.
+    Seasonal naive is refitted on the whole history, its own residuals taken on the anchored
+    weekdays only, and its band calibrated on its own backtest, like a chosen model's; if it
+    cannot be fitted, the choice stands.
     """
     chosen = selection.model
     if selection.kind == FALLBACK or not isinstance(chosen, LogSpaceModel):
@@ -306,8 +308,11 @@ def _anchored(
     )
     if not any(shares):
         return selection
+    fallback = forecasters[FALLBACK]
+    if isinstance(fallback, SeasonalNaive):
+        fallback = fallback.on_weekdays(anchoring.anchored_weekdays(shares))
     try:
-        naive = forecasters[FALLBACK].fit(history, seed=seed)
+        naive = fallback.fit(history, seed=seed)
     except Exception:  # the choice stands without its anchor
         return selection
     if not isinstance(naive, LogSpaceModel):

@@ -6,11 +6,18 @@ from the cycle before (then interpolated). Its residuals ``log(y_t + c) - log(y_
 over the last week are exactly its out-of-sample errors at any horizon up to one period, so
 they calibrate the quantiles directly. This is the declared fallback of automatic selection:
 it needs only one period of history.
+
+``calibration_weekdays`` keeps only the residuals of those weekdays in that week: the errors
+seasonal naive made on the kind of day it is used for. ``auto``'s anchor
+(:mod:`predictor.forecasting.anchor`) sets it to the weekdays it anchors, so that a Monday's
+jump from Sunday does not widen the band of a Wednesday that repeats Tuesday. With fewer than
+:data:`~predictor.forecasting.quantiles.MIN_RESIDUALS` finite residuals left, the whole week's
+stand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,7 +25,7 @@ import pandas as pd
 
 from predictor.forecasting.base import DAY_S, WEEK_S, Forecaster
 from predictor.forecasting.models import common
-from predictor.forecasting.quantiles import ResidualQuantiles
+from predictor.forecasting.quantiles import MIN_RESIDUALS, ResidualQuantiles
 
 CALIBRATION_S = WEEK_S
 
@@ -55,8 +62,16 @@ class SeasonalNaive(Forecaster):
     period_s: ClassVar[int] = DAY_S
     _model: ClassVar[type[SeasonalNaiveModel]] = SeasonalNaiveModel
 
-    def __init__(self, *, clip_spikes: bool = True):
+    def __init__(self, *, clip_spikes: bool = True, calibration_weekdays: Collection[int] | None = None):
         self.clip_spikes = clip_spikes
+        self.calibration_weekdays = None if calibration_weekdays is None else frozenset(calibration_weekdays)
+        if self.calibration_weekdays is not None and not self.calibration_weekdays <= set(range(7)):
+            got = sorted(self.calibration_weekdays)
+            raise ValueError(f"calibration weekdays must be 0 (Monday) to 6, got {got}")
+
+    def on_weekdays(self, weekdays: Collection[int]) -> SeasonalNaive:
+        """This forecaster, calibrated on the residuals of ``weekdays`` only (0 is Monday)."""
+        return type(self)(clip_spikes=self.clip_spikes, calibration_weekdays=weekdays)
 
     def fit(self, history: pd.Series, *, seed: int = 0) -> SeasonalNaiveModel:
         data = common.prepare(
@@ -77,6 +92,12 @@ class SeasonalNaive(Forecaster):
 
         window = min(n - period, CALIBRATION_S // data.step_s)
         residuals = z[n - window :] - z[n - window - period : n - period] if window > 0 else np.array([])
+        if self.calibration_weekdays is not None and window > 0:
+            first = data.start + pd.Timedelta(seconds=(n - window) * data.step_s)
+            at = pd.date_range(first, periods=window, freq=f"{data.step_s}s")
+            mine = residuals[np.isin(at.dayofweek, sorted(self.calibration_weekdays))]
+            if np.isfinite(mine).sum() >= MIN_RESIDUALS:
+                residuals = mine
         return self._model(
             profile=profile,
             end=data.end,

@@ -8,6 +8,8 @@ import pytest
 
 from predictor.errors import ForecastError
 from predictor.forecasting import anchor, combination, registry, selection
+from predictor.forecasting.models import naive as naive_models
+from predictor.forecasting.quantiles import ResidualQuantiles
 from predictor.forecasting.selection import SelectionSettings
 from predictor.sources.synthetic import synthetic_trace
 
@@ -111,6 +113,55 @@ def test_auto_anchors_its_choice_on_the_weekdays_the_evidence_names() -> None:
     assert result.anchor.startswith(f"{plain.kind}, with")
     start = history.index[-1] + pd.Timedelta(seconds=STEP_S)  # a Monday: share 0, the choice itself
     np.testing.assert_allclose(result.model.predict(start, 288).mean, plain.model.predict(start, 288).mean)
+
+
+def _last_week_residuals(history: pd.Series, offset: float, weekdays=range(7)) -> np.ndarray:
+    """Seasonal naive's log residuals over the last week, on ``weekdays`` only."""
+    z = np.log(history.to_numpy(dtype=float) + offset)
+    week, day = 7 * 288, 288
+    residuals = z[-week:] - z[-week - day : -day]
+    return residuals[np.isin(history.index[-week:].dayofweek, list(weekdays))]
+
+
+def test_seasonal_naive_calibrated_on_some_weekdays_sees_only_their_errors() -> None:
+    history = growing()  # a Monday jumps from Sunday, a Saturday from Friday
+    everyday = naive_models.SeasonalNaive().fit(history)
+    tue_fri = naive_models.SeasonalNaive().on_weekdays((1, 2, 3, 4)).fit(history)
+    lead = np.array([900.0])
+    for model, days in ((everyday, range(7)), (tue_fri, (1, 2, 3, 4))):
+        residuals = _last_week_residuals(history, model.offset, days)
+        expected = ResidualQuantiles.from_residuals(residuals, np.zeros(len(residuals)))
+        got = model.residuals.residual(0.9, lead)
+        np.testing.assert_allclose(got, expected.residual(0.9, lead), rtol=1e-9)
+    assert tue_fri.residuals.residual(0.9, lead)[0] < 0.5 * everyday.residuals.residual(0.9, lead)[0]
+    np.testing.assert_allclose(tue_fri.profile, everyday.profile)  # only the band differs
+
+
+def test_too_few_residuals_on_those_weekdays_keep_the_whole_week_and_bad_weekdays_are_refused() -> None:
+    history = growing()
+    last_tuesday = history.index[-1].floor("D") - pd.Timedelta(days=(history.index[-1].dayofweek - 1) % 7)
+    tuesday = (history.index >= last_tuesday) & (history.index < last_tuesday + pd.Timedelta(days=1))
+    history = history.mask(tuesday)
+    only_tuesday = naive_models.SeasonalNaive().on_weekdays((1,)).fit(history)
+    everyday = naive_models.SeasonalNaive().fit(history)
+    lead = np.array([900.0])
+    got, whole_week = only_tuesday.residuals.residual(0.9, lead), everyday.residuals.residual(0.9, lead)
+    np.testing.assert_allclose(got, whole_week)
+    with pytest.raises(ValueError, match=r"calibration weekdays must be 0 \(Monday\) to 6, got \[7\]"):
+        naive_models.SeasonalNaive(calibration_weekdays=(7,))
+    assert naive_models.SeasonalNaive(clip_spikes=False).on_weekdays((2,)).clip_spikes is False
+
+
+def test_auto_calibrates_its_anchor_on_the_anchored_weekdays() -> None:
+    history = growing()
+    result = selection.select_model(history)
+    anchored_days = anchor.anchored_weekdays(result.model.shares)
+    assert anchored_days == (1, 2, 3, 4, 6)
+    lead = np.array([900.0])  # under 1 h the own table stands; the backtest is pooled later
+    own = naive_models.SeasonalNaive().on_weekdays(anchored_days).fit(history).residuals.residual(0.9, lead)
+    everyday = naive_models.SeasonalNaive().fit(history).residuals.residual(0.9, lead)
+    np.testing.assert_allclose(result.model.naive.residuals.residual(0.9, lead), own, rtol=1e-9)
+    assert own[0] < everyday[0]
 
 
 def test_without_evidence_auto_keeps_its_choice() -> None:
