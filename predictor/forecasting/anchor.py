@@ -31,7 +31,7 @@ day it is used for, not Monday's jump from Sunday.
 
 Design note (``bench/forecast_policies.py`` on the cached backtests of every origin of
 ``bench/forecast_accuracy.py``: 14 day-ahead origins and 168 hourly refits on each of ten
-development traces, 267 cases; ``bench/RESULTS.md`` round seven):
+development traces, 267 cases; ``bench/RESULTS.md`` rounds seven and eight):
 
 - Switching to seasonal naive when ``m > 2`` alone lowered both the error and the count of
   cases more than 5 % worse than seasonal naive (geomean MASE day / 15 min / 1 h 0.534 / 0.425 /
