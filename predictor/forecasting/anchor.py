@@ -27,7 +27,7 @@ The anchored forecast at a step of weekday ``w`` is the geometric mix
 same mix of the two models' residual quantiles (each calibrated on its own backtest).
 Seasonal naive's own residuals are taken on the anchored weekdays of its last week only
 (:func:`anchored_weekdays`, ``SeasonalNaive.on_weekdays``): the errors it made on the kind of
-day it is used for, not Monday's jump from Sunday.
+day it is used for, not the jump of a weekday it does not anchor (a Monday from Sunday).
 
 Design note (``bench/forecast_policies.py`` on the cached backtests of every origin of
 ``bench/forecast_accuracy.py``: 14 day-ahead origins and 168 hourly refits on each of ten

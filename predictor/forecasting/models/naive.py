@@ -9,8 +9,9 @@ it needs only one period of history.
 
 ``calibration_weekdays`` keeps only the residuals of those weekdays in that week: the errors
 seasonal naive made on the kind of day it is used for. ``auto``'s anchor
-(:mod:`predictor.forecasting.anchor`) sets it to the weekdays it anchors, so that a Monday's
-jump from Sunday does not widen the band of a Wednesday that repeats Tuesday. With fewer than
+(:mod:`predictor.forecasting.anchor`) sets it to the weekdays it anchors, so that the jump of
+a Monday it does not anchor (from Sunday) does not widen the band of a Wednesday that repeats
+Tuesday. With fewer than
 :data:`~predictor.forecasting.quantiles.MIN_RESIDUALS` finite residuals left, the whole week's
 stand.
 """
